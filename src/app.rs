@@ -1,0 +1,147 @@
+//! Wiring: from a [`Config`] to a running reconciler with its HTTP listener.
+//!
+//! # Guarantees
+//! - Startup fails early, with what to do, when Postgres or Docker cannot be reached.
+//! - [`serve`] returns only after the controller stopped and in-flight reconciles finished.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::postgres::PgConnectOptions;
+
+use crate::config::{Config, redact_url};
+use crate::engine::{Engine, Healthcheck};
+use crate::metrics::Metrics;
+use crate::reconcile::{Context, Controller, ControllerConfig, DatabaseCache, Platform};
+use crate::store::Store;
+use crate::tenantdb::{TenantDb, TenantDbConfig};
+
+/// Connects everything the reconciler needs.
+pub async fn build_context(config: &Config) -> anyhow::Result<Arc<Context>> {
+    let url = config.database_url.as_deref().context(
+        "no database URL: set TENANTD_DATABASE_URL (or DATABASE_URL), or database_url in the config file",
+    )?;
+    let options = PgConnectOptions::from_str(url).context("the database URL is not valid")?;
+    let store = Store::connect(url, (config.concurrency as u32 + 4).max(8))
+        .await
+        .with_context(|| format!("connecting to {}", redact_url(url)))?;
+    let tenantdb = TenantDb::new(
+        store.pool().clone(),
+        TenantDbConfig {
+            connection_limit: config.tenant_connection_limit,
+            statement_timeout: config.tenant_statement_timeout,
+            backup_dir: config.backup_dir.clone(),
+        },
+    );
+    tenantdb
+        .prepare_database()
+        .await
+        .context("hardening the platform database for tenant roles")?;
+    let registry_auth = config.registry_auth.as_ref().map(|auth| bollard::auth::DockerCredentials {
+        username: Some(auth.username.clone()),
+        password: Some(auth.password.clone()),
+        serveraddress: Some(auth.server.clone()),
+        ..Default::default()
+    });
+    let engine = Engine::connect(config.docker_host.as_deref(), &config.network, registry_auth)
+        .await
+        .context("connecting to the Docker engine (is it running, and may this user use its socket?)")?;
+    let platform = Platform {
+        network: config.network.clone(),
+        base_domain: config.base_domain.clone(),
+        public_scheme: config.public_scheme.clone(),
+        default_image: config.default_image.clone(),
+        default_memory_bytes: config.default_resources.memory.bytes(),
+        default_nano_cpus: config.default_resources.cpus.nano_cpus(),
+        default_pids: config.default_resources.pids,
+        container_port: config.container_port,
+        database_host: config.tenant_database_host.clone(),
+        database_port: config.tenant_database_port.unwrap_or(options.get_port()),
+        database_name: options
+            .get_database()
+            .unwrap_or(options.get_username())
+            .to_owned(),
+        healthcheck: Healthcheck {
+            test: config.healthcheck.test.clone(),
+            interval: config.healthcheck.interval,
+            timeout: config.healthcheck.timeout,
+            start_period: config.healthcheck.start_period,
+            retries: config.healthcheck.retries,
+        },
+        stop_grace_period: config.stop_grace_period,
+        extra_labels: config.extra_labels.clone(),
+    };
+    Ok(Arc::new(Context {
+        store,
+        engine: Arc::new(engine),
+        tenantdb: Arc::new(tenantdb),
+        platform,
+        database: DatabaseCache::default(),
+        metrics: Arc::new(Metrics::new()),
+    }))
+}
+
+pub fn controller_config(config: &Config) -> ControllerConfig {
+    ControllerConfig {
+        concurrency: config.concurrency,
+        resync_period: config.resync_period,
+        database_observe_period: config.database_observe_period,
+        backoff_base: Duration::from_millis(200),
+        backoff_max: Duration::from_secs(300),
+    }
+}
+
+/// Runs the reconciler and the HTTP listener until `shutdown` completes.
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let ctx = build_context(&config).await?;
+    let controller = Controller::new(ctx.clone(), controller_config(&config));
+    let ready = controller.readiness();
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut http_stop = stop_rx.clone();
+    let http = tokio::spawn(async move {
+        let app = crate::server::router(crate::server::ServerState { ctx, ready });
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut controller_stop = stop_rx;
+    controller
+        .run(async move {
+            let _ = controller_stop.wait_for(|stop| *stop).await;
+        })
+        .await?;
+    http.await.context("the HTTP task panicked")??;
+    Ok(())
+}
+
+/// Completes on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("ctrl-c received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}

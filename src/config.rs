@@ -1,0 +1,424 @@
+//! Platform configuration: a YAML file, overridden field by field by `TENANTD_*` environment variables.
+//!
+//! # Guarantees
+//! - [`Config::load`] either returns a config whose every field is usable (durations parsed,
+//!   defaults valid under the resource rules) or an error that names the field and its source.
+//! - Secrets (database URL password, registry password) are never printed by `Debug`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::resource::{Cpus, Memory};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: &'static str, message: String },
+    #[error("config field {field}: {message}")]
+    Invalid { field: &'static str, message: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything `tenantd serve` needs to know about its surroundings.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "snake_case")]
+pub struct Config {
+    /// The platform database (superuser or a role with CREATEROLE that can read `pg_authid`).
+    pub database_url: Option<String>,
+    /// Docker endpoint (`unix:///var/run/docker.sock`, `tcp://…`); `DOCKER_HOST` when unset.
+    pub docker_host: Option<String>,
+    /// The Docker network every tenant container joins; created when missing.
+    pub network: String,
+    /// Tenants are served at `<subdomain>.<base_domain>`.
+    pub base_domain: String,
+    /// Scheme of the tenants' public URLs (`https` behind Traefik with TLS, `http` in development).
+    pub public_scheme: String,
+    /// Image for tenants whose spec names none.
+    pub default_image: String,
+    /// Resource defaults for tenants whose spec leaves them out.
+    pub default_resources: DefaultResources,
+    /// The port the tenant application listens on inside its container (Traefik routes to it).
+    pub container_port: u16,
+    /// Host name or IP under which containers reach Postgres; the network's gateway when unset.
+    pub tenant_database_host: Option<String>,
+    /// Port under which containers reach Postgres; the platform URL's port when unset.
+    pub tenant_database_port: Option<u16>,
+    /// Per-tenant role limits.
+    pub tenant_connection_limit: i32,
+    #[serde(deserialize_with = "duration")]
+    pub tenant_statement_timeout: Duration,
+    /// Where `BackupThenDelete` writes `pg_dump` files.
+    pub backup_dir: PathBuf,
+    /// How many tenants reconcile at once.
+    pub concurrency: usize,
+    /// Every tenant is reconciled at least this often (jittered by up to 10%).
+    #[serde(deserialize_with = "duration")]
+    pub resync_period: Duration,
+    /// How often the tenant schemas and roles are re-read from the catalog (Postgres sends no events).
+    #[serde(deserialize_with = "duration")]
+    pub database_observe_period: Duration,
+    /// How long a container gets between SIGTERM and SIGKILL.
+    #[serde(deserialize_with = "duration")]
+    pub stop_grace_period: Duration,
+    /// Container health check; the image's own `HEALTHCHECK` command when `test` is unset.
+    pub healthcheck: HealthcheckConfig,
+    /// Credentials for image pulls, if the registry needs them.
+    pub registry_auth: Option<RegistryAuth>,
+    /// Extra labels put on every tenant container (e.g. Traefik entrypoints or TLS resolvers).
+    pub extra_labels: BTreeMap<String, String>,
+    /// Address of the HTTP listener (`/healthz`, `/readyz`, `/metrics`).
+    pub listen: SocketAddr,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DefaultResources {
+    pub memory: Memory,
+    pub cpus: Cpus,
+    pub pids: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthcheckConfig {
+    /// Docker's `Test` array (`["CMD", "/app", "healthcheck"]`); inherit the image's when unset.
+    pub test: Option<Vec<String>>,
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub start_period: Duration,
+    pub retries: i64,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryAuth {
+    pub server: String,
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Default for DefaultResources {
+    fn default() -> Self {
+        DefaultResources {
+            memory: "256Mi".parse().expect("the default memory is a valid quantity"),
+            cpus: "0.5".parse().expect("the default cpus is a valid quantity"),
+            pids: 256,
+        }
+    }
+}
+
+impl Default for HealthcheckConfig {
+    fn default() -> Self {
+        HealthcheckConfig {
+            test: None,
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(3),
+            start_period: Duration::from_secs(2),
+            retries: 3,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: None,
+            docker_host: None,
+            network: "tenantd".into(),
+            base_domain: "tenants.localhost".into(),
+            public_scheme: "http".into(),
+            default_image: "ghcr.io/complexdatacollective/fresco:latest".into(),
+            default_resources: DefaultResources::default(),
+            container_port: 3000,
+            tenant_database_host: None,
+            tenant_database_port: None,
+            tenant_connection_limit: 10,
+            tenant_statement_timeout: Duration::from_secs(30),
+            backup_dir: PathBuf::from("backups"),
+            concurrency: 8,
+            resync_period: Duration::from_secs(60),
+            database_observe_period: Duration::from_secs(5),
+            stop_grace_period: Duration::from_secs(10),
+            healthcheck: HealthcheckConfig::default(),
+            registry_auth: None,
+            extra_labels: BTreeMap::new(),
+            listen: "127.0.0.1:8080".parse().expect("a literal socket address"),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (when given), then applies `TENANTD_*` environment overrides, then checks.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let mut config = match path {
+            Some(path) => Self::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        serde_saphyr::from_str(&text).map_err(|e| Error::ParseFile {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Overrides from the environment; `lookup` is injectable so tests need not mutate the process env.
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
+        fn parsed<T: std::str::FromStr>(var: &'static str, value: String) -> Result<T>
+        where
+            T::Err: fmt::Display,
+        {
+            value.parse().map_err(|e: T::Err| Error::Env {
+                var,
+                message: e.to_string(),
+            })
+        }
+        fn duration_var(var: &'static str, value: String) -> Result<Duration> {
+            humantime::parse_duration(&value).map_err(|e| Error::Env {
+                var,
+                message: format!("{e} (write it like 30s, 5m or 1h)"),
+            })
+        }
+        // DATABASE_URL is honoured as the conventional name, TENANTD_DATABASE_URL wins over it.
+        if let Some(v) = lookup("DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = lookup("TENANTD_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = lookup("TENANTD_DOCKER_HOST") {
+            self.docker_host = Some(v);
+        }
+        if let Some(v) = lookup("TENANTD_NETWORK") {
+            self.network = v;
+        }
+        if let Some(v) = lookup("TENANTD_BASE_DOMAIN") {
+            self.base_domain = v;
+        }
+        if let Some(v) = lookup("TENANTD_PUBLIC_SCHEME") {
+            self.public_scheme = v;
+        }
+        if let Some(v) = lookup("TENANTD_DEFAULT_IMAGE") {
+            self.default_image = v;
+        }
+        if let Some(v) = lookup("TENANTD_DEFAULT_MEMORY") {
+            self.default_resources.memory = parsed("TENANTD_DEFAULT_MEMORY", v)?;
+        }
+        if let Some(v) = lookup("TENANTD_DEFAULT_CPUS") {
+            self.default_resources.cpus = parsed("TENANTD_DEFAULT_CPUS", v)?;
+        }
+        if let Some(v) = lookup("TENANTD_DEFAULT_PIDS") {
+            self.default_resources.pids = parsed("TENANTD_DEFAULT_PIDS", v)?;
+        }
+        if let Some(v) = lookup("TENANTD_CONTAINER_PORT") {
+            self.container_port = parsed("TENANTD_CONTAINER_PORT", v)?;
+        }
+        if let Some(v) = lookup("TENANTD_TENANT_DATABASE_HOST") {
+            self.tenant_database_host = Some(v);
+        }
+        if let Some(v) = lookup("TENANTD_BACKUP_DIR") {
+            self.backup_dir = PathBuf::from(v);
+        }
+        if let Some(v) = lookup("TENANTD_CONCURRENCY") {
+            self.concurrency = parsed("TENANTD_CONCURRENCY", v)?;
+        }
+        if let Some(v) = lookup("TENANTD_RESYNC_PERIOD") {
+            self.resync_period = duration_var("TENANTD_RESYNC_PERIOD", v)?;
+        }
+        if let Some(v) = lookup("TENANTD_DATABASE_OBSERVE_PERIOD") {
+            self.database_observe_period = duration_var("TENANTD_DATABASE_OBSERVE_PERIOD", v)?;
+        }
+        if let Some(v) = lookup("TENANTD_STOP_GRACE_PERIOD") {
+            self.stop_grace_period = duration_var("TENANTD_STOP_GRACE_PERIOD", v)?;
+        }
+        if let Some(v) = lookup("TENANTD_HEALTHCHECK_INTERVAL") {
+            self.healthcheck.interval = duration_var("TENANTD_HEALTHCHECK_INTERVAL", v)?;
+        }
+        if let Some(v) = lookup("TENANTD_LISTEN") {
+            self.listen = parsed("TENANTD_LISTEN", v)?;
+        }
+        if let Some(v) = lookup("TENANTD_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(Error::Env {
+                        var: "TENANTD_LOG_FORMAT",
+                        message: format!("must be `text` or `json`, got `{v}`"),
+                    });
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Rejects values that would only fail later, deep inside a reconcile.
+    pub fn check(&self) -> Result<()> {
+        let invalid = |field, message: &str| {
+            Err(Error::Invalid {
+                field,
+                message: message.to_owned(),
+            })
+        };
+        if self.concurrency == 0 {
+            return invalid("concurrency", "must be at least 1");
+        }
+        if self.resync_period < Duration::from_secs(1) {
+            return invalid("resync_period", "must be at least 1s");
+        }
+        if self.database_observe_period < Duration::from_millis(200) {
+            return invalid("database_observe_period", "must be at least 200ms");
+        }
+        if self.network.is_empty()
+            || !self
+                .network
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return invalid("network", "must be a Docker network name: letters, digits, - _ .");
+        }
+        let domain_ok = !self.base_domain.is_empty()
+            && self.base_domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            });
+        if !domain_ok {
+            return invalid("base_domain", "must be a lowercase DNS name such as tenants.example.com");
+        }
+        if self.public_scheme != "http" && self.public_scheme != "https" {
+            return invalid("public_scheme", "must be http or https");
+        }
+        if self.default_resources.memory.bytes() < 64 * 1024 * 1024 {
+            return invalid("default_resources.memory", "must be at least 64Mi");
+        }
+        if !(16..=4096).contains(&self.default_resources.pids) {
+            return invalid("default_resources.pids", "must be between 16 and 4096");
+        }
+        if self.tenant_connection_limit < 1 {
+            return invalid("tenant_connection_limit", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("docker_host", &self.docker_host)
+            .field("network", &self.network)
+            .field("base_domain", &self.base_domain)
+            .field("default_image", &self.default_image)
+            .field("container_port", &self.container_port)
+            .field("concurrency", &self.concurrency)
+            .field("resync_period", &self.resync_period)
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("{e} (write it like 30s, 5m or 1h)")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_values_and_names_the_bad_variable() {
+        let mut config = Config::default();
+        let env = |name: &str| match name {
+            "TENANTD_NETWORK" => Some("tenants-net".to_owned()),
+            "TENANTD_RESYNC_PERIOD" => Some("soon".to_owned()),
+            _ => None,
+        };
+        let err = config.apply_env(env).unwrap_err();
+        assert_eq!(config.network, "tenants-net");
+        assert!(err.to_string().contains("TENANTD_RESYNC_PERIOD"), "{err}");
+    }
+
+    #[test]
+    fn default_config_passes_its_own_checks() {
+        Config::default().check().expect("defaults must be valid");
+    }
+
+    #[test]
+    fn check_rejects_a_base_domain_with_uppercase() {
+        let config = Config {
+            base_domain: "Tenants.example.com".into(),
+            ..Config::default()
+        };
+        let err = config.check().unwrap_err();
+        assert!(err.to_string().contains("base_domain"), "{err}");
+    }
+
+    #[test]
+    fn redact_url_hides_only_the_password() {
+        assert_eq!(
+            redact_url("postgres://tenantd:s3cret@127.0.0.1:5432/tenantd"),
+            "postgres://tenantd:***@127.0.0.1:5432/tenantd"
+        );
+        assert_eq!(redact_url("postgres://localhost/db"), "postgres://localhost/db");
+    }
+}

@@ -1,0 +1,21 @@
+//! tenantd: a declarative tenant reconciler for a multi-tenant SaaS on Docker and PostgreSQL.
+//!
+//! Layout (see ARCHITECTURE.md for the invariants):
+//! - [`resource`]: the `Tenant` type, validation, YAML codec. No I/O.
+//! - [`store`]: the platform database: specs, status, events, credentials, watch.
+//! - [`engine`]: Docker through bollard, and the observed-state cache.
+//! - [`tenantdb`]: per-tenant Postgres schema and role.
+//! - [`reconcile`]: the pure planner, the executor and the controller runtime.
+//! - [`server`], [`metrics`]: the HTTP listener of `tenantd serve`.
+//! - [`config`], [`app`], [`cli`]: configuration, wiring, and the command line.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod metrics;
+pub mod reconcile;
+pub mod resource;
+pub mod server;
+pub mod store;
+pub mod tenantdb;

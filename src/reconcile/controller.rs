@@ -1,0 +1,304 @@
+//! The controller runtime: merges triggers (spec NOTIFY, Docker events, periodic resync,
+//! database drift, requeues) into the scheduler and runs reconciles on a bounded set of workers.
+//!
+//! # Guarantees
+//! - At most one reconcile per tenant at a time, at most `concurrency` in parallel.
+//! - Every tenant is reconciled at least once per (jittered) resync period, so a lost trigger
+//!   costs latency, never correctness.
+//! - On shutdown no new reconcile starts; the ones in flight finish; then `run` returns.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::scheduler::{Backoff, Scheduler};
+use super::{Context, Outcome, reconcile};
+use crate::engine::EngineEvent;
+use crate::store::{EventOutcome, WatchEvent, watch_tenants};
+
+/// Tuning of the runtime.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    pub concurrency: usize,
+    pub resync_period: Duration,
+    pub database_observe_period: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+/// Why the scheduler should look at tenants.
+#[derive(Debug)]
+enum Trigger {
+    One(String),
+    /// Everything: tenants in the store and names that only have containers (orphans).
+    All,
+}
+
+pub struct Controller {
+    ctx: Arc<Context>,
+    config: ControllerConfig,
+    ready: Arc<AtomicBool>,
+}
+
+impl Controller {
+    pub fn new(ctx: Arc<Context>, config: ControllerConfig) -> Controller {
+        Controller {
+            ctx,
+            config,
+            ready: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Becomes true once the first observation of Docker and Postgres is complete.
+    pub fn readiness(&self) -> Arc<AtomicBool> {
+        self.ready.clone()
+    }
+
+    /// Runs until `shutdown` completes, then lets in-flight reconciles finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let ctx = self.ctx.clone();
+        ctx.engine.relist().await?;
+        ctx.database.refresh(&ctx.tenantdb).await?;
+        self.ready.store(true, Ordering::SeqCst);
+        tracing::info!("initial observation complete; reconciling");
+
+        let (triggers, mut trigger_rx) = mpsc::unbounded_channel();
+        let mut background = JoinSet::new();
+        background.spawn(watch_store(ctx.clone(), triggers.clone()));
+        background.spawn(watch_engine(ctx.clone(), triggers.clone()));
+        background.spawn(resync(ctx.clone(), self.config.resync_period, triggers.clone()));
+        background.spawn(observe_database(
+            ctx.clone(),
+            self.config.database_observe_period,
+            triggers.clone(),
+        ));
+        let _ = triggers.send(Trigger::All);
+
+        let mut scheduler = Scheduler::default();
+        let mut backoff = Backoff::new(self.config.backoff_base, self.config.backoff_max);
+        let mut workers: JoinSet<(String, Result<Outcome, super::Error>, Duration)> = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            ctx.metrics.queue_depth(scheduler.depth() as i64);
+            let can_start = workers.len() < self.config.concurrency && scheduler.has_scheduled();
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                Some(trigger) = trigger_rx.recv() => {
+                    match trigger {
+                        Trigger::One(name) => scheduler.schedule(&name, Duration::ZERO),
+                        Trigger::All => match all_names(&ctx).await {
+                            Ok(names) => {
+                                for name in names {
+                                    scheduler.schedule(&name, Duration::ZERO);
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "cannot list tenants for a resync"),
+                        },
+                    }
+                }
+                Some(joined) = workers.join_next(), if !workers.is_empty() => {
+                    let (name, result, took) = joined.expect("reconcile tasks do not panic");
+                    scheduler.finish(&name);
+                    ctx.metrics.observe_reconcile(took, result.is_ok() && !matches!(result, Ok(Outcome::Failed(_))));
+                    match result {
+                        Ok(Outcome::Done | Outcome::Finalized) => backoff.succeeded(&name),
+                        Ok(Outcome::RequeueAfter(delay)) => {
+                            backoff.succeeded(&name);
+                            scheduler.schedule(&name, delay);
+                        }
+                        Ok(Outcome::Failed(failure)) => {
+                            let delay = backoff.failed(&name);
+                            tracing::info!(tenant = %name, reason = failure.reason, retry_in = ?delay, "reconcile failed; backing off");
+                            scheduler.schedule(&name, delay);
+                        }
+                        Err(e) => {
+                            let delay = backoff.failed(&name);
+                            tracing::warn!(tenant = %name, error = %e, retry_in = ?delay, "reconcile errored; backing off");
+                            scheduler.schedule(&name, delay);
+                        }
+                    }
+                }
+                Some(name) = scheduler.next_due(), if can_start => {
+                    let ctx = ctx.clone();
+                    workers.spawn(async move {
+                        let started = Instant::now();
+                        let result = reconcile(&ctx, &name).await;
+                        (name, result, started.elapsed())
+                    });
+                }
+            }
+        }
+        tracing::info!(in_flight = workers.len(), "shutting down: finishing in-flight reconciles");
+        background.abort_all();
+        while let Some(joined) = workers.join_next().await {
+            if let Ok((name, Err(e), _)) = joined {
+                tracing::warn!(tenant = %name, error = %e, "reconcile failed during shutdown");
+            }
+        }
+        tracing::info!("controller stopped");
+        Ok(())
+    }
+}
+
+async fn all_names(ctx: &Context) -> anyhow::Result<Vec<String>> {
+    let mut names: Vec<String> = ctx
+        .store
+        .list()
+        .await?
+        .into_iter()
+        .map(|t| t.metadata.name)
+        .collect();
+    names.extend(ctx.engine.tenants_with_containers());
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+async fn watch_store(ctx: Arc<Context>, triggers: mpsc::UnboundedSender<Trigger>) {
+    let mut watch = Box::pin(watch_tenants(&ctx.store));
+    while let Some(event) = watch.next().await {
+        let trigger = match event {
+            WatchEvent::Changed(name) => Trigger::One(name),
+            WatchEvent::Resync => Trigger::All,
+        };
+        if triggers.send(trigger).is_err() {
+            return;
+        }
+    }
+}
+
+async fn watch_engine(ctx: Arc<Context>, triggers: mpsc::UnboundedSender<Trigger>) {
+    loop {
+        {
+            let mut events = Box::pin(ctx.engine.events());
+            while let Some(event) = events.next().await {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the Docker event stream broke; reconnecting");
+                        break;
+                    }
+                };
+                let trigger = match event {
+                    EngineEvent::Container { id, tenant } => {
+                        if let Err(e) = ctx.engine.refresh_container(&id).await {
+                            tracing::warn!(error = %e, "cannot re-read a container after an event");
+                        }
+                        Some(Trigger::One(tenant))
+                    }
+                    EngineEvent::NetworkEndpoint { container_id } => {
+                        match ctx.engine.refresh_container(&container_id).await {
+                            Ok(Some(tenant)) => Some(Trigger::One(tenant)),
+                            Ok(None) => None,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot re-read a container after a network event");
+                                None
+                            }
+                        }
+                    }
+                    EngineEvent::Network => {
+                        if let Err(e) = ctx.engine.relist().await {
+                            tracing::warn!(error = %e, "cannot relist after a network event");
+                        }
+                        Some(Trigger::All)
+                    }
+                    EngineEvent::Images => {
+                        if let Err(e) = ctx.engine.refresh_images().await {
+                            tracing::warn!(error = %e, "cannot re-read images after an image event");
+                        }
+                        Some(Trigger::All)
+                    }
+                };
+                if let Some(trigger) = trigger {
+                    if triggers.send(trigger).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        // Events were missed while the stream was down: relist and look at everything.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Err(e) = ctx.engine.relist().await {
+            tracing::warn!(error = %e, "cannot relist containers; will retry");
+            continue;
+        }
+        if triggers.send(Trigger::All).is_err() {
+            return;
+        }
+    }
+}
+
+/// The safety net: relist the engine and reconcile everything every period, jittered by up
+/// to 10% so that several tenantd processes (or a restart) do not line up.
+async fn resync(ctx: Arc<Context>, period: Duration, triggers: mpsc::UnboundedSender<Trigger>) {
+    loop {
+        let jitter = period.mul_f64(rand::rng().random_range(0.0..0.1));
+        tokio::time::sleep(period + jitter).await;
+        if let Err(e) = ctx.engine.relist().await {
+            tracing::warn!(error = %e, "periodic relist failed");
+        }
+        if triggers.send(Trigger::All).is_err() {
+            return;
+        }
+    }
+}
+
+/// Postgres has no events for DDL: re-read the tenant schemas and roles periodically, and
+/// reconcile when they changed. Orphans (objects without a tenant) are reported, never dropped.
+async fn observe_database(
+    ctx: Arc<Context>,
+    period: Duration,
+    triggers: mpsc::UnboundedSender<Trigger>,
+) {
+    let mut reported: HashSet<String> = HashSet::new();
+    loop {
+        tokio::time::sleep(period).await;
+        match ctx.database.refresh(&ctx.tenantdb).await {
+            Ok(true) => {
+                if triggers.send(Trigger::All).is_err() {
+                    return;
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot observe tenant databases");
+                continue;
+            }
+        }
+        report_orphans(&ctx, &mut reported).await;
+    }
+}
+
+async fn report_orphans(ctx: &Context, reported: &mut HashSet<String>) {
+    let known: HashSet<String> = match ctx.store.list().await {
+        Ok(tenants) => tenants.into_iter().filter_map(|t| t.metadata.uid).collect(),
+        Err(_) => return,
+    };
+    let orphans = ctx.database.orphans(&known);
+    ctx.metrics.orphan_database_objects(orphans.len() as i64);
+    for uid in orphans {
+        if reported.insert(uid.clone()) {
+            let schema = super::desired::schema_name(&uid);
+            tracing::warn!(%uid, "database objects without a tenant; left in place for an operator");
+            let _ = ctx
+                .store
+                .record_event(
+                    &schema,
+                    &uid,
+                    "ReportOrphan",
+                    EventOutcome::Warning,
+                    "OrphanDatabaseObjects",
+                    "a tenant schema or role exists without a tenant; tenantd never drops it on its own",
+                )
+                .await;
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The reconciler: observe one tenant, plan (pure), execute, report status; and the controller
+//! runtime that decides which tenant to reconcile when.
+//!
+//! Layout:
+//! - [`plan`]: `plan(desired, observed) -> Vec<Action>`, pure.
+//! - [`desired`]: the container wanted for a tenant, from spec and config, pure.
+//! - [`status`]: conditions and phase from the observation, pure.
+//! - [`executor`]: one action against Docker, Postgres or the store.
+//! - [`scheduler`]: dedupe, delay, one run per key, backoff.
+//! - [`controller`]: triggers → scheduler → workers, resync, shutdown.
+//! - this file: [`reconcile`], the loop for one tenant, and the shared [`Context`].
+
+pub mod controller;
+pub mod desired;
+mod executor;
+pub mod plan;
+pub mod scheduler;
+pub mod status;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::engine::Engine;
+use crate::metrics::Metrics;
+use crate::resource::{Phase, Tenant};
+use crate::store::{self, Credentials, Store};
+use crate::tenantdb::{self, DbObservation, TenantDb};
+
+pub use controller::{Controller, ControllerConfig};
+pub use desired::Platform;
+use plan::{Desired, Observed, RoleState, SchemaState};
+use status::Failure;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading the store failed: {0}")]
+    Store(#[from] store::Error),
+    #[error("observing the tenant databases failed: {0}")]
+    ObserveDatabase(#[source] tenantdb::Error),
+    #[error("{action} failed: {message}")]
+    Step {
+        action: &'static str,
+        message: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a reconcile needs, shared by all workers.
+pub struct Context {
+    pub store: Store,
+    pub engine: Arc<Engine>,
+    pub tenantdb: Arc<TenantDb>,
+    pub platform: Platform,
+    pub database: DatabaseCache,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The last catalog observation of tenant schemas and roles. Postgres sends no events, so it
+/// is refreshed periodically and after tenantd's own database changes.
+#[derive(Default)]
+pub struct DatabaseCache {
+    snapshot: RwLock<Option<DbObservation>>,
+}
+
+impl DatabaseCache {
+    /// Re-reads the catalog (two queries, whatever the number of tenants). Returns whether
+    /// anything differs from the previous snapshot.
+    pub async fn refresh(&self, tenantdb: &TenantDb) -> Result<bool> {
+        let fresh = tenantdb.observe().await.map_err(Error::ObserveDatabase)?;
+        let mut snapshot = self.snapshot.write().expect("never poisoned");
+        let changed = snapshot.as_ref() != Some(&fresh);
+        *snapshot = Some(fresh);
+        Ok(changed)
+    }
+
+    fn tenant(&self, uid: &str) -> (Option<RoleState>, Option<SchemaState>) {
+        let snapshot = self.snapshot.read().expect("never poisoned");
+        let Some(snapshot) = snapshot.as_ref() else {
+            return (None, None);
+        };
+        let role = snapshot.roles.get(uid).map(|r| RoleState {
+            verifier: r.verifier.clone(),
+            settings_ok: r.can_login && r.has_connect && r.search_path_ok,
+        });
+        let schema = snapshot.schemas.get(uid).map(|s| SchemaState {
+            owned_by_role: s.owned_by_tenant_role,
+        });
+        (role, schema)
+    }
+
+    /// Uids that have a schema or role but are not in `known`: never dropped, only reported.
+    pub fn orphans(&self, known: &std::collections::HashSet<String>) -> Vec<String> {
+        let snapshot = self.snapshot.read().expect("never poisoned");
+        let Some(snapshot) = snapshot.as_ref() else {
+            return vec![];
+        };
+        let mut orphans: Vec<String> = snapshot
+            .schemas
+            .keys()
+            .chain(snapshot.roles.keys())
+            .filter(|uid| !known.contains(*uid))
+            .cloned()
+            .collect();
+        orphans.sort();
+        orphans.dedup();
+        orphans
+    }
+}
+
+/// What the controller should do with the key after a reconcile.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Converged (or nothing more to do until something changes).
+    Done,
+    /// Converging, e.g. waiting for a health check: look again after this long.
+    RequeueAfter(Duration),
+    /// A step failed: retry with backoff.
+    Failed(Failure),
+    /// The tenant was deleted and its row removed.
+    Finalized,
+}
+
+/// How many plan-execute rounds one reconcile may take before handing back to the scheduler.
+const MAX_ROUNDS: usize = 6;
+
+/// Converges one tenant (or the orphaned containers of a name that has no tenant).
+///
+/// # Assumptions
+/// - The caller runs at most one reconcile per name at a time (the scheduler's job).
+/// - Safe to cancel between steps: every step is idempotent and every state re-planned.
+pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome> {
+    let Some(tenant) = ctx.store.get(name).await? else {
+        return reconcile_orphan(ctx, name).await;
+    };
+    let uid = tenant
+        .metadata
+        .uid
+        .clone()
+        .expect("stored tenants always have a uid");
+    let mut credentials = ctx.store.credentials(&uid).await?;
+    let mut failure = None;
+    let mut finalized = false;
+    for _ in 0..MAX_ROUNDS {
+        let observed = observe(ctx, &tenant, &uid, credentials.as_ref());
+        let desired = desired_of(ctx, &tenant, &uid, &observed, credentials.as_ref());
+        let actions = plan::plan(Some(&desired), &observed);
+        if actions.is_empty() {
+            break;
+        }
+        let mut step = executor::Step {
+            ctx,
+            tenant: &tenant,
+            uid: &uid,
+            desired: &desired,
+            credentials: &mut credentials,
+        };
+        for action in &actions {
+            match step.run(action).await {
+                Ok(()) => {
+                    if *action == plan::Action::Finalize {
+                        finalized = true;
+                    }
+                }
+                Err(f) => {
+                    failure = Some(f);
+                    break;
+                }
+            }
+        }
+        if failure.is_some() || finalized {
+            break;
+        }
+    }
+    if finalized {
+        ctx.metrics.forget_tenant(name);
+        return Ok(Outcome::Finalized);
+    }
+    let observed = observe(ctx, &tenant, &uid, credentials.as_ref());
+    let desired = desired_of(ctx, &tenant, &uid, &observed, credentials.as_ref());
+    let status = status::compute(&status::StatusInputs {
+        desired: &desired,
+        observed: &observed,
+        generation: tenant.metadata.generation.unwrap_or(0),
+        url: ctx.platform.public_url(&tenant),
+        failure: failure.as_ref(),
+        previous: tenant.status.as_ref(),
+        now: Utc::now(),
+    });
+    // Compared here first so that a converged reconcile issues no write statement at all.
+    if tenant.status.as_ref() != Some(&status) {
+        ctx.store.write_status(name, &uid, &status).await?;
+    }
+    ctx.metrics.set_phase(name, status.phase);
+    Ok(match (failure, status.phase) {
+        (Some(f), _) => Outcome::Failed(f),
+        (None, Phase::Ready | Phase::Stopped) => Outcome::Done,
+        (None, Phase::Degraded) => Outcome::RequeueAfter(Duration::from_secs(10)),
+        (None, _) => Outcome::RequeueAfter(Duration::from_secs(2)),
+    })
+}
+
+async fn reconcile_orphan(ctx: &Context, name: &str) -> Result<Outcome> {
+    let observed = Observed {
+        containers: ctx.engine.containers_of(name),
+        ..Observed::default()
+    };
+    for action in plan::plan(None, &observed) {
+        if let plan::Action::RemoveContainer { id, .. } = &action {
+            tracing::info!(tenant = name, container = %id, "removing a container whose tenant no longer exists");
+            ctx.engine
+                .remove_container(id)
+                .await
+                .map_err(|e| Error::Step {
+                    action: "RemoveContainer",
+                    message: e.to_string(),
+                })?;
+        }
+    }
+    ctx.metrics.forget_tenant(name);
+    Ok(Outcome::Done)
+}
+
+fn observe(ctx: &Context, tenant: &Tenant, uid: &str, credentials: Option<&Credentials>) -> Observed {
+    let (role, schema) = ctx.database.tenant(uid);
+    Observed {
+        containers: ctx.engine.containers_of(&tenant.metadata.name),
+        network_exists: ctx.engine.network().is_some(),
+        image_id: ctx.engine.image_id(ctx.platform.image_of(tenant)),
+        credentials_verifier: credentials.map(|c| c.verifier.clone()),
+        role,
+        schema,
+    }
+}
+
+fn desired_of(
+    ctx: &Context,
+    tenant: &Tenant,
+    uid: &str,
+    observed: &Observed,
+    credentials: Option<&Credentials>,
+) -> Desired {
+    let platform = &ctx.platform;
+    let database_host = platform
+        .database_host
+        .clone()
+        .or_else(|| ctx.engine.network().and_then(|n| n.gateway));
+    let container = match (credentials, database_host, &observed.image_id) {
+        (Some(credentials), Some(host), Some(image_id)) if observed.network_exists => Some(
+            desired::desired_container(platform, tenant, uid, credentials, &host, image_id),
+        ),
+        _ => None,
+    };
+    Desired {
+        name: tenant.metadata.name.clone(),
+        uid: uid.to_owned(),
+        deleting: tenant.metadata.deletion_timestamp.is_some(),
+        state: tenant.spec.state,
+        image: platform.image_of(tenant).to_owned(),
+        pull_policy: tenant.spec.image_pull_policy,
+        deletion_policy: tenant.spec.database.deletion_policy,
+        container,
+    }
+}

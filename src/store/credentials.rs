@@ -1,0 +1,61 @@
+//! Tenant database credentials: generated once, kept so DATABASE_URL survives recreation.
+
+use sqlx::Row;
+
+use super::{Result, Store};
+
+/// A tenant role's password and the SCRAM verifier that was sent to the server for it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub password: String,
+    pub verifier: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials { .. }")
+    }
+}
+
+impl Store {
+    pub async fn credentials(&self, uid: &str) -> Result<Option<Credentials>> {
+        let row = sqlx::query("SELECT password, verifier FROM tenant_credentials WHERE uid = $1")
+            .bind(uid)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            Ok(Credentials {
+                password: r.try_get("password")?,
+                verifier: r.try_get("verifier")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores `candidate` unless the tenant already has credentials, and returns the ones in
+    /// force. Two racing reconciles (or a crash between generate and store) thus always end
+    /// with one password.
+    pub async fn ensure_credentials(&self, uid: &str, candidate: &Credentials) -> Result<Credentials> {
+        sqlx::query(
+            "INSERT INTO tenant_credentials (uid, password, verifier) VALUES ($1, $2, $3) \
+             ON CONFLICT (uid) DO NOTHING",
+        )
+        .bind(uid)
+        .bind(&candidate.password)
+        .bind(&candidate.verifier)
+        .execute(self.pool())
+        .await?;
+        Ok(self
+            .credentials(uid)
+            .await?
+            .expect("credentials exist right after an insert-or-keep for a live tenant"))
+    }
+
+    pub async fn delete_credentials(&self, uid: &str) -> Result<()> {
+        sqlx::query("DELETE FROM tenant_credentials WHERE uid = $1")
+            .bind(uid)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,305 @@
+//! Postgres persistence of tenants: desired specs with optimistic concurrency, status,
+//! the deployment log, credentials, finalizers, and a LISTEN/NOTIFY watch.
+//!
+//! # Guarantees
+//! - A write that names a `resourceVersion` other than the stored one is refused with
+//!   [`Error::Conflict`] and changes nothing.
+//! - `generation` moves only when the spec changes; an apply that changes nothing writes
+//!   nothing (and so wakes nobody).
+//! - Subdomain uniqueness is enforced by a unique index, so racing writers cannot both win.
+//! - Every change of a tenant row raises `NOTIFY tenantd_tenants, '<name>'` (a trigger).
+//!
+//! # Assumptions
+//! - Callers validated the resource ([`crate::resource::validate`]); the store checks only
+//!   what needs the database to check.
+
+mod credentials;
+mod events;
+mod status;
+mod watch;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+
+use crate::resource::{API_VERSION, FINALIZER, KIND, ObjectMeta, Tenant, TenantSpec, TenantStatus};
+
+pub use credentials::Credentials;
+pub use events::{Event, EventOutcome};
+pub use watch::{WatchEvent, watch_tenants};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot connect to the platform database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot apply the platform database migrations: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(
+        "tenant {name} was changed by someone else (you sent resourceVersion {sent}, it is now {current}); read it again and retry"
+    )]
+    Conflict {
+        name: String,
+        sent: String,
+        current: String,
+    },
+    #[error("resourceVersion must not be set when creating tenant {name}")]
+    VersionOnCreate { name: String },
+    #[error("subdomain {subdomain} is already taken by another tenant")]
+    SubdomainTaken { subdomain: String },
+    #[error("tenant {name} is being deleted; wait until it is gone before applying it again")]
+    BeingDeleted { name: String },
+    #[error("tenant {name} not found")]
+    NotFound { name: String },
+    #[error("stored data for tenant {name} is unreadable: {message}")]
+    Corrupt { name: String, message: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What an apply did, in `kubectl apply` words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+impl ApplyOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyOutcome::Created => "created",
+            ApplyOutcome::Configured => "configured",
+            ApplyOutcome::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// The platform database.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+/// `SELECT` of a tenant row with its status, followed by the literal tail (a static string,
+/// so sqlx sees no dynamic SQL).
+macro_rules! select_tenants {
+    ($tail:literal) => {
+        concat!(
+            "SELECT t.name, t.uid, t.subdomain, t.spec, t.labels, t.owner, t.generation, ",
+            "t.resource_version, t.created_at, t.deletion_timestamp, t.finalizers, s.status ",
+            "FROM tenants t LEFT JOIN tenant_status s ON s.name = t.name ",
+            $tail
+        )
+    };
+}
+
+impl Store {
+    /// Connects (retrying for a while, since Postgres may still be starting) and migrates.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(Error::Connect)?;
+        let store = Store { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn from_pool(pool: PgPool) -> Store {
+        Store { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("./migrations")
+            .run(&self.pool)
+            .await
+            .map_err(Error::Migrate)
+    }
+
+    /// Creates or replaces the tenant's spec and labels (and owner, when given).
+    ///
+    /// `metadata.resourceVersion`, when set, must equal the stored one. Server-owned
+    /// metadata in the input (uid, generation, timestamps, finalizers) is ignored.
+    pub async fn apply(&self, tenant: &Tenant) -> Result<(ApplyOutcome, Tenant)> {
+        let name = &tenant.metadata.name;
+        let spec_json = serde_json::to_value(&tenant.spec).expect("a TenantSpec always serializes");
+        let labels_json =
+            serde_json::to_value(&tenant.metadata.labels).expect("labels always serialize");
+        let subdomain = tenant.spec.subdomain_or(name).to_owned();
+        let mut tx = self.pool.begin().await?;
+        let current = fetch_for_update(&mut tx, name).await?;
+        let outcome = match current {
+            None => {
+                if let Some(sent) = &tenant.metadata.resource_version {
+                    if !sent.is_empty() {
+                        return Err(Error::VersionOnCreate { name: name.clone() });
+                    }
+                }
+                let uid = uuid::Uuid::new_v4().simple().to_string();
+                sqlx::query(
+                    "INSERT INTO tenants (name, uid, subdomain, spec, labels, owner, finalizers) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(name)
+                .bind(&uid)
+                .bind(&subdomain)
+                .bind(&spec_json)
+                .bind(&labels_json)
+                .bind(&tenant.metadata.owner)
+                .bind(vec![FINALIZER.to_owned()])
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_unique(e, &subdomain))?;
+                ApplyOutcome::Created
+            }
+            Some(current) => {
+                let meta = &current.metadata;
+                if meta.deletion_timestamp.is_some() {
+                    return Err(Error::BeingDeleted { name: name.clone() });
+                }
+                let stored_version = meta.resource_version.clone().unwrap_or_default();
+                if let Some(sent) = &tenant.metadata.resource_version {
+                    if !sent.is_empty() && *sent != stored_version {
+                        return Err(Error::Conflict {
+                            name: name.clone(),
+                            sent: sent.clone(),
+                            current: stored_version,
+                        });
+                    }
+                }
+                let spec_changed = current.spec != tenant.spec;
+                let owner = tenant.metadata.owner.clone().or(meta.owner.clone());
+                if !spec_changed && meta.labels == tenant.metadata.labels && owner == meta.owner {
+                    ApplyOutcome::Unchanged
+                } else {
+                    sqlx::query(
+                        "UPDATE tenants SET spec = $2, labels = $3, owner = $4, subdomain = $5, \
+                         generation = generation + $6, \
+                         resource_version = nextval('tenant_resource_version') WHERE name = $1",
+                    )
+                    .bind(name)
+                    .bind(&spec_json)
+                    .bind(&labels_json)
+                    .bind(&owner)
+                    .bind(&subdomain)
+                    .bind(i64::from(spec_changed))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_unique(e, &subdomain))?;
+                    ApplyOutcome::Configured
+                }
+            }
+        };
+        tx.commit().await?;
+        let stored = self.get(name).await?.ok_or_else(|| Error::NotFound {
+            name: name.clone(),
+        })?;
+        Ok((outcome, stored))
+    }
+
+    /// One tenant with its status, or `None`.
+    pub async fn get(&self, name: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query(select_tenants!("WHERE t.name = $1"))
+            .bind(name).fetch_optional(&self.pool).await?;
+        row.map(|r| tenant_from_row(&r)).transpose()
+    }
+
+    /// Every tenant with its status, ordered by name: one query, whatever the count.
+    pub async fn list(&self) -> Result<Vec<Tenant>> {
+        let rows = sqlx::query(select_tenants!("ORDER BY t.name"))
+            .fetch_all(&self.pool).await?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    /// Marks the tenant for deletion; the reconciler's finalizer does the rest.
+    /// Returns false when there was no such tenant. Repeating it is harmless.
+    pub async fn request_delete(&self, name: &str) -> Result<bool> {
+        let result = sqlx::query(
+            "UPDATE tenants SET deletion_timestamp = now(), \
+             resource_version = nextval('tenant_resource_version') \
+             WHERE name = $1 AND deletion_timestamp IS NULL",
+        )
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() > 0 {
+            return Ok(true);
+        }
+        Ok(self.get(name).await?.is_some())
+    }
+
+    /// Removes the finalizer and, with it, the row (and by cascade its status and credentials).
+    /// Only for a tenant marked for deletion whose uid matches, so a tenant re-created under
+    /// the same name in the meantime is never removed.
+    pub async fn finalize(&self, name: &str, uid: &str) -> Result<bool> {
+        let result = sqlx::query(
+            "DELETE FROM tenants WHERE name = $1 AND uid = $2 AND deletion_timestamp IS NOT NULL",
+        )
+        .bind(name)
+        .bind(uid)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+}
+
+async fn fetch_for_update(tx: &mut Transaction<'_, Postgres>, name: &str) -> Result<Option<Tenant>> {
+    let row = sqlx::query(select_tenants!("WHERE t.name = $1 FOR UPDATE OF t"))
+        .bind(name).fetch_optional(&mut **tx).await?;
+    row.map(|r| tenant_from_row(&r)).transpose()
+}
+
+fn map_unique(error: sqlx::Error, subdomain: &str) -> Error {
+    if let sqlx::Error::Database(db) = &error {
+        if db.constraint() == Some("tenants_subdomain_key") {
+            return Error::SubdomainTaken {
+                subdomain: subdomain.to_owned(),
+            };
+        }
+    }
+    Error::Database(error)
+}
+
+fn tenant_from_row(row: &sqlx::postgres::PgRow) -> Result<Tenant> {
+    let name: String = row.try_get("name")?;
+    let corrupt = |message: String| Error::Corrupt {
+        name: name.clone(),
+        message,
+    };
+    let spec: TenantSpec = serde_json::from_value(row.try_get("spec")?)
+        .map_err(|e| corrupt(format!("spec: {e}")))?;
+    let labels = serde_json::from_value(row.try_get("labels")?)
+        .map_err(|e| corrupt(format!("labels: {e}")))?;
+    let status: Option<serde_json::Value> = row.try_get("status")?;
+    let status: Option<TenantStatus> = status
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| corrupt(format!("status: {e}")))?;
+    let resource_version: i64 = row.try_get("resource_version")?;
+    let created_at: DateTime<Utc> = row.try_get("created_at")?;
+    Ok(Tenant {
+        api_version: API_VERSION.to_owned(),
+        kind: KIND.to_owned(),
+        metadata: ObjectMeta {
+            labels,
+            uid: Some(row.try_get("uid")?),
+            generation: Some(row.try_get("generation")?),
+            resource_version: Some(resource_version.to_string()),
+            creation_timestamp: Some(created_at),
+            deletion_timestamp: row.try_get("deletion_timestamp")?,
+            finalizers: row.try_get("finalizers")?,
+            owner: row.try_get("owner")?,
+            name,
+        },
+        spec,
+        status,
+    })
+}
