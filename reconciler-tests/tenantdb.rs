@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 use tenantd::tenantdb::{
-    DATABASE_ACL_LOCK, DbCallStats, Error, ObjectKind, TenantDb, TenantDbConfig, find_pg_binary, generate_password,
-    role_name, schema_name, scram_verifier,
+    DATABASE_ACL_LOCK, DbCallStats, Error, ObjectKind, TenantDb, TenantDbConfig, find_pg_binary,
+    generate_password, role_name, schema_name, scram_verifier,
 };
 
 /// SQLSTATE `insufficient_privilege`.
@@ -142,7 +142,9 @@ impl Harness {
         for table in &tables {
             exec(
                 &self.pool,
-                format!("CREATE TABLE {table} (secret text); INSERT INTO {table} VALUES ('s3cret')"),
+                format!(
+                    "CREATE TABLE {table} (secret text); INSERT INTO {table} VALUES ('s3cret')"
+                ),
             )
             .await;
             self.guard.sql.push(format!("DROP TABLE IF EXISTS {table}"));
@@ -306,14 +308,25 @@ async fn lifecycle_should_create_observe_converge_and_drop() {
     // A converged tenant: observing again sees the same, and creating again
     // issues no write.
     let before = h.db.stats();
-    h.db.create_role(&tenant.uid, &tenant.verifier).await.unwrap();
+    h.db.create_role(&tenant.uid, &tenant.verifier)
+        .await
+        .unwrap();
     h.db.create_schema(&tenant.uid).await.unwrap();
     let again = h.db.observe().await.unwrap();
-    assert_eq!(again.schemas.get(&tenant.uid), seen.schemas.get(&tenant.uid));
+    assert_eq!(
+        again.schemas.get(&tenant.uid),
+        seen.schemas.get(&tenant.uid)
+    );
     assert_eq!(again.roles.get(&tenant.uid), seen.roles.get(&tenant.uid));
-    assert_eq!(h.writes_since(before), 0, "a converged tenant needs no write");
+    assert_eq!(
+        h.writes_since(before),
+        0,
+        "a converged tenant needs no write"
+    );
 
-    h.db.drop_tenant(&tenant.uid).await.expect("drop_tenant must succeed");
+    h.db.drop_tenant(&tenant.uid)
+        .await
+        .expect("drop_tenant must succeed");
     let gone = h.db.observe().await.unwrap();
     assert!(!gone.schemas.contains_key(&tenant.uid));
     assert!(!gone.roles.contains_key(&tenant.uid));
@@ -333,13 +346,20 @@ async fn lifecycle_should_create_observe_converge_and_drop() {
 async fn tenants_should_be_isolated_from_each_other_and_the_platform() {
     let mut h = Harness::new().await;
     let [platform_table, public_table] = h.platform_tables().await;
-    let tenants = [h.provision().await, h.provision().await, h.provision().await];
+    let tenants = [
+        h.provision().await,
+        h.provision().await,
+        h.provision().await,
+    ];
 
     // Each tenant creates and fills a table in its own schema, unqualified:
     // the search_path must lead there.
     for tenant in &tenants {
         let mut conn = h.connect_tenant(tenant).await;
-        assert_eq!(scalar_text(&mut conn, "SHOW search_path").await, tenant.schema());
+        assert_eq!(
+            scalar_text(&mut conn, "SHOW search_path").await,
+            tenant.schema()
+        );
         assert_eq!(
             scalar_text(&mut conn, "SELECT current_schema()::text").await,
             tenant.schema()
@@ -370,25 +390,43 @@ async fn tenants_should_be_isolated_from_each_other_and_the_platform() {
             }
             let other = other.schema();
             assert_denied(&mut conn, &format!("SELECT * FROM \"{other}\".notes")).await;
-            assert_denied(&mut conn, &format!("INSERT INTO \"{other}\".notes VALUES (2, 'x')"))
-                .await;
+            assert_denied(
+                &mut conn,
+                &format!("INSERT INTO \"{other}\".notes VALUES (2, 'x')"),
+            )
+            .await;
             assert_denied(&mut conn, &format!("DELETE FROM \"{other}\".notes")).await;
-            assert_denied(&mut conn, &format!("CREATE TABLE \"{other}\".planted (id int)")).await;
+            assert_denied(
+                &mut conn,
+                &format!("CREATE TABLE \"{other}\".planted (id int)"),
+            )
+            .await;
             assert_denied(&mut conn, &format!("DROP TABLE \"{other}\".notes")).await;
             assert_denied(&mut conn, &format!("DROP SCHEMA \"{other}\" CASCADE")).await;
             let other_role = format!("tenant_user_{}", &other["tenant_".len()..]);
             assert_denied(&mut conn, &format!("SET ROLE \"{other_role}\"")).await;
-            assert_denied(&mut conn, &format!("ALTER ROLE \"{other_role}\" PASSWORD 'x'")).await;
+            assert_denied(
+                &mut conn,
+                &format!("ALTER ROLE \"{other_role}\" PASSWORD 'x'"),
+            )
+            .await;
         }
         // The platform's tables, in its own schema and in public.
         assert_denied(&mut conn, &format!("SELECT * FROM {platform_table}")).await;
         assert_denied(&mut conn, &format!("SELECT * FROM {public_table}")).await;
-        assert_denied(&mut conn, &format!("INSERT INTO {public_table} VALUES ('x')")).await;
+        assert_denied(
+            &mut conn,
+            &format!("INSERT INTO {public_table} VALUES ('x')"),
+        )
+        .await;
         assert_denied(&mut conn, "CREATE TABLE tenantd.planted (id int)").await;
         // No new objects outside its schema, no TEMP, no escalation.
         assert_denied(&mut conn, "CREATE TABLE public.planted (id int)").await;
-        assert_denied(&mut conn, "CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'SELECT 1'")
-            .await;
+        assert_denied(
+            &mut conn,
+            "CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        )
+        .await;
         assert_denied(&mut conn, "CREATE TEMP TABLE scratch (id int)").await;
         assert_denied(&mut conn, "CREATE SCHEMA planted").await;
         assert_denied(&mut conn, "CREATE ROLE planted").await;
@@ -409,12 +447,11 @@ async fn tenants_should_be_isolated_from_each_other_and_the_platform() {
     }
 
     // Nothing any tenant tried landed anywhere.
-    let planted: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_class WHERE relname IN ('planted', 'scratch')",
-    )
-    .fetch_one(&h.pool)
-    .await
-    .unwrap();
+    let planted: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relname IN ('planted', 'scratch')")
+            .fetch_one(&h.pool)
+            .await
+            .unwrap();
     assert_eq!(planted, 0);
     for tenant in &tenants {
         let rows: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
@@ -424,7 +461,12 @@ async fn tenants_should_be_isolated_from_each_other_and_the_platform() {
         .fetch_one(&h.pool)
         .await
         .unwrap();
-        assert_eq!(rows, 1, "no other tenant may have changed {}", tenant.schema());
+        assert_eq!(
+            rows,
+            1,
+            "no other tenant may have changed {}",
+            tenant.schema()
+        );
     }
 }
 
@@ -448,7 +490,10 @@ async fn connection_limit_and_statement_timeout_should_be_enforced() {
         "the role's connection limit of 2 must refuse a third session"
     );
 
-    assert_eq!(scalar_text(&mut first, "SHOW statement_timeout").await, "1s");
+    assert_eq!(
+        scalar_text(&mut first, "SHOW statement_timeout").await,
+        "1s"
+    );
     let started = Instant::now();
     let slow = sqlx::query("SELECT pg_sleep(10)").execute(&mut first).await;
     assert_eq!(sqlstate(slow, "pg_sleep(10)"), CANCELED);
@@ -519,10 +564,16 @@ async fn foreign_objects_should_be_reported_and_left_alone() {
     .fetch_one(&h.pool)
     .await
     .expect("the foreign role must still exist");
-    assert_eq!(schema_comment, Some(format!("tenantd:managed uid={other_uid}")));
+    assert_eq!(
+        schema_comment,
+        Some(format!("tenantd:managed uid={other_uid}"))
+    );
     assert_eq!(role_comment, None);
     assert!(can_login, "the foreign role must be unchanged");
-    assert!(precious, "the foreign schema and its table must still exist");
+    assert!(
+        precious,
+        "the foreign schema and its table must still exist"
+    );
 }
 
 /// A tenant that rewrites its own schema's comment turns the schema foreign;
@@ -545,9 +596,18 @@ async fn tenant_rewriting_its_marker_should_make_drop_refuse_not_destroy() {
     assert!(seen.foreign.contains(&tenant.schema()));
     assert!(seen.roles.contains_key(&tenant.uid));
     let refusal = h.db.drop_tenant(&tenant.uid).await;
-    assert!(matches!(refusal, Err(Error::Foreign { kind: ObjectKind::Schema, .. })));
+    assert!(matches!(
+        refusal,
+        Err(Error::Foreign {
+            kind: ObjectKind::Schema,
+            ..
+        })
+    ));
     let seen = h.db.observe().await.unwrap();
-    assert!(seen.roles.contains_key(&tenant.uid), "the role must not be dropped either");
+    assert!(
+        seen.roles.contains_key(&tenant.uid),
+        "the role must not be dropped either"
+    );
 }
 
 /// A password changed behind tenantd's back shows as a different verifier;
@@ -558,14 +618,21 @@ async fn password_drift_should_be_observed_and_repaired() {
     let tenant = h.provision().await;
     let role = role_name(&tenant.uid).unwrap();
 
-    exec(&h.pool, format!("ALTER ROLE \"{role}\" PASSWORD 'changed-by-hand'")).await;
+    exec(
+        &h.pool,
+        format!("ALTER ROLE \"{role}\" PASSWORD 'changed-by-hand'"),
+    )
+    .await;
     let seen = h.db.observe().await.unwrap();
     let drifted = seen.roles[&tenant.uid].verifier.as_deref();
     assert!(drifted.is_some(), "a superuser pool must read pg_authid");
     assert_ne!(drifted, Some(tenant.verifier.as_str()));
     assert!(!seen.roles[&tenant.uid].is_converged(&tenant.verifier));
     let refused = h.connect_as(&tenant.uid, &tenant.password).await;
-    assert_eq!(sqlstate(refused, "login with the original password"), BAD_PASSWORD);
+    assert_eq!(
+        sqlstate(refused, "login with the original password"),
+        BAD_PASSWORD
+    );
 
     h.db.set_password(&tenant.uid, &tenant.verifier)
         .await
@@ -576,7 +643,10 @@ async fn password_drift_should_be_observed_and_repaired() {
         Some(tenant.verifier.as_str())
     );
     let mut conn = h.connect_tenant(&tenant).await;
-    assert_eq!(scalar_text(&mut conn, "SELECT current_user::text").await, role);
+    assert_eq!(
+        scalar_text(&mut conn, "SELECT current_user::text").await,
+        role
+    );
 }
 
 /// Settings a tenant or an operator changed (search_path, statement
@@ -621,14 +691,19 @@ async fn drifted_role_settings_and_schema_owner_should_be_repaired() {
     assert!(!observed.attributes_ok && !observed.has_connect);
     assert!(!seen.schemas[&tenant.uid].owned_by_tenant_role);
 
-    h.db.create_role(&tenant.uid, &tenant.verifier).await.unwrap();
+    h.db.create_role(&tenant.uid, &tenant.verifier)
+        .await
+        .unwrap();
     h.db.create_schema(&tenant.uid).await.unwrap();
     let seen = h.db.observe().await.unwrap();
     assert!(seen.roles[&tenant.uid].is_converged(&tenant.verifier));
     assert!(seen.schemas[&tenant.uid].owned_by_tenant_role);
     let mut conn = h.connect_tenant(&tenant).await;
     assert_eq!(scalar_text(&mut conn, "SHOW search_path").await, schema);
-    assert_eq!(scalar_text(&mut conn, "SHOW statement_timeout").await, "30s");
+    assert_eq!(
+        scalar_text(&mut conn, "SHOW statement_timeout").await,
+        "30s"
+    );
 }
 
 /// A backup is a complete custom-format dump that `pg_restore --list` reads,
@@ -647,7 +722,10 @@ async fn backup_should_write_a_custom_format_dump_that_pg_restore_reads() {
     .unwrap();
     drop(conn);
 
-    let path = h.db.backup(&tenant.uid, "acme-lab").await.expect("backup must succeed");
+    let path =
+        h.db.backup(&tenant.uid, "acme-lab")
+            .await
+            .expect("backup must succeed");
     let name = path.file_name().unwrap().to_str().unwrap().to_owned();
     assert_eq!(path.parent(), Some(h.guard.backup_dir.as_path()));
     assert!(
@@ -655,9 +733,15 @@ async fn backup_should_write_a_custom_format_dump_that_pg_restore_reads() {
         "{name}"
     );
     let bytes = std::fs::read(&path).unwrap();
-    assert!(bytes.starts_with(b"PGDMP"), "a custom-format dump starts with PGDMP");
+    assert!(
+        bytes.starts_with(b"PGDMP"),
+        "a custom-format dump starts with PGDMP"
+    );
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let leftovers: Vec<_> = std::fs::read_dir(&h.guard.backup_dir)
         .unwrap()
         .map(|entry| entry.unwrap().file_name())
@@ -678,12 +762,21 @@ async fn backup_should_write_a_custom_format_dump_that_pg_restore_reads() {
         "pg_restore --list failed: {}",
         String::from_utf8_lossy(&listing.stderr)
     );
-    assert!(stdout.contains(&format!("TABLE DATA {} interviews", tenant.schema())), "{stdout}");
+    assert!(
+        stdout.contains(&format!("TABLE DATA {} interviews", tenant.schema())),
+        "{stdout}"
+    );
 
     let missing = h.db.backup(&new_uid(), "acme-lab").await;
-    assert!(matches!(missing, Err(Error::SchemaMissing { .. })), "{missing:?}");
+    assert!(
+        matches!(missing, Err(Error::SchemaMissing { .. })),
+        "{missing:?}"
+    );
     let bad_name = h.db.backup(&tenant.uid, "../etc").await;
-    assert!(matches!(bad_name, Err(Error::InvalidTenantName { .. })), "{bad_name:?}");
+    assert!(
+        matches!(bad_name, Err(Error::InvalidTenantName { .. })),
+        "{bad_name:?}"
+    );
 }
 
 /// Observing writes nothing; the counters see every write.
@@ -696,17 +789,27 @@ async fn stats_should_count_writes_and_observe_should_write_nothing() {
     db.observe().await.unwrap();
     let after_observe = db.stats();
     assert_eq!(after_observe.writes, 0, "observe must not write");
-    assert_eq!(after_observe.reads, 5, "one session query, then two per observe");
+    assert_eq!(
+        after_observe.reads, 5,
+        "one session query, then two per observe"
+    );
 
     db.prepare_database().await.unwrap();
-    assert_eq!(db.stats().writes, 0, "a hardened database needs no hardening");
+    assert_eq!(
+        db.stats().writes,
+        0,
+        "a hardened database needs no hardening"
+    );
 
     let uid = h.uid();
     let verifier = scram_verifier(&generate_password());
     db.create_role(&uid, &verifier).await.unwrap();
     db.create_schema(&uid).await.unwrap();
     let created = db.stats().writes;
-    assert_eq!(created, 7, "five statements for the role, two for the schema");
+    assert_eq!(
+        created, 7,
+        "five statements for the role, two for the schema"
+    );
     db.drop_tenant(&uid).await.unwrap();
     assert!(db.stats().writes > created);
 }
@@ -729,7 +832,10 @@ async fn drop_tenant_should_end_open_tenant_sessions() {
         .expect("drop_tenant must not be blocked by the tenant's own sessions");
     assert!(started.elapsed() < Duration::from_secs(8));
     let dead = sqlx::query("SELECT 1").execute(&mut *tx).await;
-    assert!(dead.is_err(), "the tenant's session must have been terminated");
+    assert!(
+        dead.is_err(),
+        "the tenant's session must have been terminated"
+    );
     let seen = h.db.observe().await.unwrap();
     assert!(!seen.roles.contains_key(&tenant.uid) && !seen.schemas.contains_key(&tenant.uid));
 }
@@ -773,11 +879,27 @@ async fn invalid_input_should_be_refused_before_any_query() {
     let h = Harness::new().await;
     let db = TenantDb::new(h.pool.clone(), h.db.config().clone());
     let verifier = scram_verifier("pw");
-    for bad in ["", "UPPERCASE0123456789ABCDEF0123456", "x\"; DROP ROLE tenantd; --"] {
-        assert!(matches!(db.create_role(bad, &verifier).await, Err(Error::InvalidUid { .. })));
-        assert!(matches!(db.create_schema(bad).await, Err(Error::InvalidUid { .. })));
-        assert!(matches!(db.drop_tenant(bad).await, Err(Error::InvalidUid { .. })));
-        assert!(matches!(db.backup(bad, "a").await, Err(Error::InvalidUid { .. })));
+    for bad in [
+        "",
+        "UPPERCASE0123456789ABCDEF0123456",
+        "x\"; DROP ROLE tenantd; --",
+    ] {
+        assert!(matches!(
+            db.create_role(bad, &verifier).await,
+            Err(Error::InvalidUid { .. })
+        ));
+        assert!(matches!(
+            db.create_schema(bad).await,
+            Err(Error::InvalidUid { .. })
+        ));
+        assert!(matches!(
+            db.drop_tenant(bad).await,
+            Err(Error::InvalidUid { .. })
+        ));
+        assert!(matches!(
+            db.backup(bad, "a").await,
+            Err(Error::InvalidUid { .. })
+        ));
     }
     let plain = db.create_role(&new_uid(), "a plain password").await;
     assert!(matches!(plain, Err(Error::InvalidVerifier)), "{plain:?}");

@@ -40,16 +40,28 @@ pub async fn build_context(config: &Config) -> anyhow::Result<Arc<Context>> {
         .prepare_database()
         .await
         .context("hardening the platform database for tenant roles")?;
-    let registry_auth = config.registry_auth.as_ref().map(|auth| bollard::auth::DockerCredentials {
-        username: Some(auth.username.clone()),
-        password: Some(auth.password.clone()),
-        serveraddress: Some(auth.server.clone()),
-        ..Default::default()
-    });
-    let engine = Engine::connect(config.docker_host.as_deref(), &config.network, registry_auth)
-        .await
-        .context("connecting to the Docker engine (is it running, and may this user use its socket?)")?;
+    let registry_auth =
+        config
+            .registry_auth
+            .as_ref()
+            .map(|auth| bollard::auth::DockerCredentials {
+                username: Some(auth.username.clone()),
+                password: Some(auth.password.clone()),
+                serveraddress: Some(auth.server.clone()),
+                ..Default::default()
+            });
+    let engine = Engine::connect(
+        config.docker_host.as_deref(),
+        &config.instance,
+        &config.network,
+        registry_auth,
+    )
+    .await
+    .context(
+        "connecting to the Docker engine (is it running, and may this user use its socket?)",
+    )?;
     let platform = Platform {
+        instance: config.instance.clone(),
         network: config.network.clone(),
         base_domain: config.base_domain.clone(),
         public_scheme: config.public_scheme.clone(),
@@ -95,7 +107,10 @@ pub fn controller_config(config: &Config) -> ControllerConfig {
 }
 
 /// Runs the reconciler and the HTTP listener until `shutdown` completes.
-pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let ctx = build_context(&config).await?;
     let controller = Controller::new(ctx.clone(), controller_config(&config));
     let ready = controller.readiness();

@@ -28,7 +28,10 @@ pub enum Error {
     #[error("environment variable {var}: {message}")]
     Env { var: &'static str, message: String },
     #[error("config field {field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -39,6 +42,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Config {
     /// The platform database (superuser or a role with CREATEROLE that can read `pg_authid`).
     pub database_url: Option<String>,
+    /// Names this installation; its containers carry it in a label, and containers of other
+    /// instances on the same engine are never touched.
+    pub instance: String,
     /// Docker endpoint (`unix:///var/run/docker.sock`, `tcp://…`); `DOCKER_HOST` when unset.
     pub docker_host: Option<String>,
     /// The Docker network every tenant container joins; created when missing.
@@ -127,7 +133,9 @@ pub enum LogFormat {
 impl Default for DefaultResources {
     fn default() -> Self {
         DefaultResources {
-            memory: "256Mi".parse().expect("the default memory is a valid quantity"),
+            memory: "256Mi"
+                .parse()
+                .expect("the default memory is a valid quantity"),
             cpus: "0.5".parse().expect("the default cpus is a valid quantity"),
             pids: 256,
         }
@@ -151,6 +159,7 @@ impl Default for Config {
         Config {
             database_url: None,
             docker_host: None,
+            instance: "default".into(),
             network: "tenantd".into(),
             base_domain: "tenants.localhost".into(),
             public_scheme: "http".into(),
@@ -224,6 +233,9 @@ impl Config {
         }
         if let Some(v) = lookup("TENANTD_DOCKER_HOST") {
             self.docker_host = Some(v);
+        }
+        if let Some(v) = lookup("TENANTD_INSTANCE") {
+            self.instance = v;
         }
         if let Some(v) = lookup("TENANTD_NETWORK") {
             self.network = v;
@@ -305,13 +317,25 @@ impl Config {
         if self.database_observe_period < Duration::from_millis(200) {
             return invalid("database_observe_period", "must be at least 200ms");
         }
+        if self.instance.is_empty()
+            || self.instance.len() > 63
+            || !self
+                .instance
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return invalid("instance", "must be 1-63 letters, digits, - _ .");
+        }
         if self.network.is_empty()
             || !self
                 .network
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
-            return invalid("network", "must be a Docker network name: letters, digits, - _ .");
+            return invalid(
+                "network",
+                "must be a Docker network name: letters, digits, - _ .",
+            );
         }
         let domain_ok = !self.base_domain.is_empty()
             && self.base_domain.split('.').all(|label| {
@@ -322,7 +346,10 @@ impl Config {
                         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             });
         if !domain_ok {
-            return invalid("base_domain", "must be a lowercase DNS name such as tenants.example.com");
+            return invalid(
+                "base_domain",
+                "must be a lowercase DNS name such as tenants.example.com",
+            );
         }
         if self.public_scheme != "http" && self.public_scheme != "https" {
             return invalid("public_scheme", "must be http or https");
@@ -343,7 +370,10 @@ impl Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
             .field("docker_host", &self.docker_host)
             .field("network", &self.network)
             .field("base_domain", &self.base_domain)
@@ -419,6 +449,9 @@ mod tests {
             redact_url("postgres://tenantd:s3cret@127.0.0.1:5432/tenantd"),
             "postgres://tenantd:***@127.0.0.1:5432/tenantd"
         );
-        assert_eq!(redact_url("postgres://localhost/db"), "postgres://localhost/db");
+        assert_eq!(
+            redact_url("postgres://localhost/db"),
+            "postgres://localhost/db"
+        );
     }
 }

@@ -7,11 +7,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 
 use crate::reconcile::Context;
 
@@ -33,7 +33,10 @@ async fn readyz(State(state): State<ServerState>) -> impl IntoResponse {
     if state.ready.load(Ordering::SeqCst) {
         (StatusCode::OK, "ready")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting: first observation not complete")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting: first observation not complete",
+        )
     }
 }
 

@@ -40,11 +40,15 @@ pub struct Cache {
 
 impl Cache {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        self.inner.read().expect("the cache lock is never held across a panic")
+        self.inner
+            .read()
+            .expect("the cache lock is never held across a panic")
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().expect("the cache lock is never held across a panic")
+        self.inner
+            .write()
+            .expect("the cache lock is never held across a panic")
     }
 
     /// Replaces everything with a fresh relist.
@@ -67,7 +71,9 @@ impl Cache {
     }
 
     pub fn upsert_container(&self, container: ObservedContainer) {
-        self.write().containers.insert(container.id.clone(), container);
+        self.write()
+            .containers
+            .insert(container.id.clone(), container);
     }
 
     /// Returns the tenant the removed container belonged to.
@@ -90,7 +96,11 @@ impl Cache {
 
     /// Every tenant name that has at least one container (orphan detection).
     pub fn tenants_with_containers(&self) -> BTreeSet<String> {
-        self.read().containers.values().map(|c| c.tenant.clone()).collect()
+        self.read()
+            .containers
+            .values()
+            .map(|c| c.tenant.clone())
+            .collect()
     }
 
     pub fn network(&self) -> Option<NetworkInfo> {
@@ -102,7 +112,10 @@ impl Cache {
     }
 
     pub fn image_id(&self, reference: &str) -> Option<String> {
-        self.read().images.get(&normalize_reference(reference)).cloned()
+        self.read()
+            .images
+            .get(&normalize_reference(reference))
+            .cloned()
     }
 
     pub fn set_images(&self, images: HashMap<String, String>) {
@@ -134,8 +147,14 @@ mod tests {
     #[test]
     fn references_without_a_tag_mean_latest() {
         assert_eq!(normalize_reference("fresco"), "fresco:latest");
-        assert_eq!(normalize_reference("docker.io/library/fresco:1"), "fresco:1");
-        assert_eq!(normalize_reference("localhost:5000/a/b"), "localhost:5000/a/b:latest");
+        assert_eq!(
+            normalize_reference("docker.io/library/fresco:1"),
+            "fresco:1"
+        );
+        assert_eq!(
+            normalize_reference("localhost:5000/a/b"),
+            "localhost:5000/a/b:latest"
+        );
         assert_eq!(normalize_reference("ghcr.io/x/y:2"), "ghcr.io/x/y:2");
     }
 }

@@ -35,6 +35,8 @@ pub struct DesiredContainer {
     pub name: String,
     pub tenant: String,
     pub uid: String,
+    /// The tenantd installation that owns it.
+    pub instance: String,
     /// The reference as written (what `docker ps` shows).
     pub image: String,
     /// The image ID the reference resolved to; part of the hash so a moved tag recreates.
@@ -71,6 +73,7 @@ impl DesiredContainer {
         let mut all: HashMap<String, String> = self.labels.clone().into_iter().collect();
         all.insert(labels::MANAGED.into(), "true".into());
         all.insert(labels::TENANT.into(), self.tenant.clone());
+        all.insert(labels::INSTANCE.into(), self.instance.clone());
         all.insert(labels::UID.into(), self.uid.clone());
         all.insert(labels::SPEC_HASH.into(), self.spec_hash());
         all
@@ -129,6 +132,7 @@ mod tests {
             name: "tenant-acme".into(),
             tenant: "acme".into(),
             uid: "0".repeat(32),
+            instance: "main".into(),
             image: "tenantd-testapp:latest".into(),
             image_id: "sha256:abc".into(),
             env: BTreeMap::from([("A".into(), "1".into())]),

@@ -25,13 +25,13 @@ pub enum EngineEvent {
 }
 
 /// Maps one raw event; `None` for events that are not about us.
-pub fn classify(message: &EventMessage, network: &str) -> Option<EngineEvent> {
+pub fn classify(message: &EventMessage, network: &str, instance: &str) -> Option<EngineEvent> {
     let actor = message.actor.as_ref()?;
     let empty = HashMap::new();
     let attributes = actor.attributes.as_ref().unwrap_or(&empty);
     match message.typ? {
         EventMessageTypeEnum::CONTAINER => {
-            let tenant = labels::owned_tenant(attributes)?.to_owned();
+            let tenant = labels::owned_tenant(attributes, instance)?.to_owned();
             // exec_* events come from health checks every few seconds and change nothing.
             let action = message.action.as_deref().unwrap_or("");
             if action.starts_with("exec_") || action == "top" || action.starts_with("attach") {
@@ -55,7 +55,9 @@ pub fn classify(message: &EventMessage, network: &str) -> Option<EngineEvent> {
             }
         }
         EventMessageTypeEnum::IMAGE => match message.action.as_deref() {
-            Some("pull" | "tag" | "untag" | "delete" | "load" | "import") => Some(EngineEvent::Images),
+            Some("pull" | "tag" | "untag" | "delete" | "load" | "import") => {
+                Some(EngineEvent::Images)
+            }
             _ => None,
         },
         _ => None,
@@ -68,21 +70,22 @@ pub(super) fn subscribe(
     let options = EventsOptions {
         filters: Some(HashMap::from([(
             "type".to_owned(),
-            vec!["container".to_owned(), "network".to_owned(), "image".to_owned()],
+            vec![
+                "container".to_owned(),
+                "network".to_owned(),
+                "image".to_owned(),
+            ],
         )])),
         ..Default::default()
     };
     engine.count("events", false);
-    engine
-        .docker
-        .events(Some(options))
-        .filter_map(move |item| {
-            let mapped = match item {
-                Ok(message) => classify(&message, &engine.network).map(Ok),
-                Err(e) => Some(Err(e)),
-            };
-            futures::future::ready(mapped)
-        })
+    engine.docker.events(Some(options)).filter_map(move |item| {
+        let mapped = match item {
+            Ok(message) => classify(&message, &engine.network, &engine.instance).map(Ok),
+            Err(e) => Some(Err(e)),
+        };
+        futures::future::ready(mapped)
+    })
 }
 
 #[cfg(test)]
@@ -109,8 +112,12 @@ mod tests {
 
     #[test]
     fn container_events_without_our_labels_are_ignored() {
-        let e = event(EventMessageTypeEnum::CONTAINER, "die", &[("name", "tenant-acme")]);
-        assert_eq!(classify(&e, "tenantd"), None);
+        let e = event(
+            EventMessageTypeEnum::CONTAINER,
+            "die",
+            &[("name", "tenant-acme")],
+        );
+        assert_eq!(classify(&e, "tenantd", "main"), None);
     }
 
     #[test]
@@ -118,10 +125,14 @@ mod tests {
         let e = event(
             EventMessageTypeEnum::CONTAINER,
             "die",
-            &[(labels::MANAGED, "true"), (labels::TENANT, "acme")],
+            &[
+                (labels::MANAGED, "true"),
+                (labels::TENANT, "acme"),
+                (labels::INSTANCE, "main"),
+            ],
         );
         assert_eq!(
-            classify(&e, "tenantd"),
+            classify(&e, "tenantd", "main"),
             Some(EngineEvent::Container {
                 id: "c1".into(),
                 tenant: "acme".into()
@@ -134,9 +145,13 @@ mod tests {
         let e = event(
             EventMessageTypeEnum::CONTAINER,
             "exec_start: /testapp healthcheck",
-            &[(labels::MANAGED, "true"), (labels::TENANT, "acme")],
+            &[
+                (labels::MANAGED, "true"),
+                (labels::TENANT, "acme"),
+                (labels::INSTANCE, "main"),
+            ],
         );
-        assert_eq!(classify(&e, "tenantd"), None);
+        assert_eq!(classify(&e, "tenantd", "main"), None);
     }
 
     #[test]
@@ -146,13 +161,17 @@ mod tests {
             "disconnect",
             &[("name", "tenantd"), ("container", "c9")],
         );
-        let other = event(EventMessageTypeEnum::NETWORK, "destroy", &[("name", "bridge")]);
+        let other = event(
+            EventMessageTypeEnum::NETWORK,
+            "destroy",
+            &[("name", "bridge")],
+        );
         assert_eq!(
-            classify(&ours, "tenantd"),
+            classify(&ours, "tenantd", "main"),
             Some(EngineEvent::NetworkEndpoint {
                 container_id: "c9".into()
             })
         );
-        assert_eq!(classify(&other, "tenantd"), None);
+        assert_eq!(classify(&other, "tenantd", "main"), None);
     }
 }

@@ -82,10 +82,15 @@ pub struct EngineCallStats {
 /// The Docker side of tenantd.
 pub struct Engine {
     docker: Docker,
+    /// Which tenantd installation this is; only containers labelled with it are ours.
+    instance: String,
     network: String,
     registry_auth: Option<DockerCredentials>,
     cache: cache::Cache,
     calls: Mutex<EngineCallStats>,
+    /// Serializes network creation: Docker engines before API 1.44 accept two networks with
+    /// the same name, and parallel reconciles would otherwise each create one.
+    network_creation: tokio::sync::Mutex<()>,
 }
 
 /// The message Docker sent, without bollard's wrapping, for status lines people read.
@@ -107,6 +112,7 @@ impl Engine {
     /// Connects to `docker_host` (or the environment's default) and negotiates the API version.
     pub async fn connect(
         docker_host: Option<&str>,
+        instance: &str,
         network: &str,
         registry_auth: Option<DockerCredentials>,
     ) -> Result<Engine> {
@@ -122,10 +128,12 @@ impl Engine {
         let docker = docker.negotiate_version().await.map_err(Error::Connect)?;
         Ok(Engine {
             docker,
+            instance: instance.to_owned(),
             network: network.to_owned(),
             registry_auth,
             cache: cache::Cache::default(),
             calls: Mutex::new(EngineCallStats::default()),
+            network_creation: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -134,12 +142,19 @@ impl Engine {
         &self.docker
     }
 
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
     pub fn network_name(&self) -> &str {
         &self.network
     }
 
     fn count(&self, operation: &'static str, write: bool) {
-        let mut calls = self.calls.lock().expect("the call counter is never poisoned");
+        let mut calls = self
+            .calls
+            .lock()
+            .expect("the call counter is never poisoned");
         if write {
             calls.writes += 1;
         } else {
@@ -149,7 +164,10 @@ impl Engine {
     }
 
     pub fn stats(&self) -> EngineCallStats {
-        self.calls.lock().expect("the call counter is never poisoned").clone()
+        self.calls
+            .lock()
+            .expect("the call counter is never poisoned")
+            .clone()
     }
 
     // ---- observation -------------------------------------------------------------------
@@ -167,7 +185,7 @@ impl Engine {
         self.count("list_containers", false);
         let options = ListContainersOptions {
             all: true,
-            filters: Some(labels::managed_filter()),
+            filters: Some(labels::managed_filter(&self.instance)),
             ..Default::default()
         };
         let summaries = self
@@ -178,13 +196,19 @@ impl Engine {
                 what: "containers",
                 source,
             })?;
-        Ok(summaries.iter().filter_map(ObservedContainer::from_summary).collect())
+        Ok(summaries
+            .iter()
+            .filter_map(|s| ObservedContainer::from_summary(s, &self.instance))
+            .collect())
     }
 
     async fn list_network(&self) -> Result<Option<NetworkInfo>> {
         self.count("list_networks", false);
         let options = ListNetworksOptions {
-            filters: Some(HashMap::from([("name".to_owned(), vec![self.network.clone()])])),
+            filters: Some(HashMap::from([(
+                "name".to_owned(),
+                vec![self.network.clone()],
+            )])),
         };
         let networks = self
             .docker
@@ -245,7 +269,7 @@ impl Engine {
     pub async fn refresh_container(&self, id: &str) -> Result<Option<String>> {
         self.count("inspect_container", false);
         match self.docker.inspect_container(id, None).await {
-            Ok(inspect) => match ObservedContainer::from_inspect(&inspect) {
+            Ok(inspect) => match ObservedContainer::from_inspect(&inspect, &self.instance) {
                 Some(observed) => {
                     let tenant = observed.tenant.clone();
                     self.cache.upsert_container(observed);
@@ -292,11 +316,24 @@ impl Engine {
         if let Some(network) = self.cache.network() {
             return Ok(network);
         }
+        let _only_one_creator = self.network_creation.lock().await;
+        // Another reconcile may have created it while this one waited for the lock, or the
+        // cache may simply be behind: look again before creating.
+        self.refresh_network().await.map_err(|e| Error::Network {
+            name: self.network.clone(),
+            message: e.to_string(),
+        })?;
+        if let Some(network) = self.cache.network() {
+            return Ok(network);
+        }
         self.count("create_network", true);
         let request = NetworkCreateRequest {
             name: self.network.clone(),
             driver: Some("bridge".into()),
-            labels: Some(HashMap::from([(labels::MANAGED.to_owned(), "true".to_owned())])),
+            labels: Some(HashMap::from([(
+                labels::MANAGED.to_owned(),
+                "true".to_owned(),
+            )])),
             ..Default::default()
         };
         match self.docker.create_network(request).await {
@@ -327,9 +364,9 @@ impl Engine {
             from_image: Some(reference.to_owned()),
             ..Default::default()
         };
-        let mut progress = self
-            .docker
-            .create_image(Some(options), None, self.registry_auth.clone());
+        let mut progress =
+            self.docker
+                .create_image(Some(options), None, self.registry_auth.clone());
         while let Some(step) = progress.next().await {
             if let Err(e) = step {
                 return Err(Error::Pull {
@@ -422,7 +459,8 @@ impl Engine {
             }),
         };
         let result = self.docker.connect_network(&self.network, request).await;
-        self.after_lifecycle("connect to the network", id, result).await
+        self.after_lifecycle("connect to the network", id, result)
+            .await
     }
 
     async fn after_lifecycle(
@@ -447,7 +485,9 @@ impl Engine {
     }
 
     /// Docker events that concern us, mapped to what should be reconciled; see [`events`].
-    pub fn events(&self) -> impl futures::Stream<Item = std::result::Result<EngineEvent, BollardError>> + '_ {
+    pub fn events(
+        &self,
+    ) -> impl futures::Stream<Item = std::result::Result<EngineEvent, BollardError>> + '_ {
         events::subscribe(self)
     }
 }

@@ -3,8 +3,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use bollard::models::{
-    ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary, ContainerSummaryStateEnum,
-    HealthStatusEnum,
+    ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary,
+    ContainerSummaryStateEnum, HealthStatusEnum,
 };
 
 use super::labels;
@@ -51,9 +51,9 @@ pub struct ObservedContainer {
 
 impl ObservedContainer {
     /// From a list entry; `None` when the labels do not prove it is ours.
-    pub fn from_summary(summary: &ContainerSummary) -> Option<ObservedContainer> {
+    pub fn from_summary(summary: &ContainerSummary, instance: &str) -> Option<ObservedContainer> {
         let labels = summary.labels.as_ref()?;
-        let tenant = labels::owned_tenant(labels)?.to_owned();
+        let tenant = labels::owned_tenant(labels, instance)?.to_owned();
         let state = match summary.state? {
             ContainerSummaryStateEnum::CREATED => RunState::Created,
             ContainerSummaryStateEnum::RUNNING => RunState::Running,
@@ -93,14 +93,17 @@ impl ObservedContainer {
     }
 
     /// From an inspect; `None` when the labels do not prove it is ours.
-    pub fn from_inspect(inspect: &ContainerInspectResponse) -> Option<ObservedContainer> {
+    pub fn from_inspect(
+        inspect: &ContainerInspectResponse,
+        instance: &str,
+    ) -> Option<ObservedContainer> {
         let empty = HashMap::new();
         let labels = inspect
             .config
             .as_ref()
             .and_then(|c| c.labels.as_ref())
             .unwrap_or(&empty);
-        let tenant = labels::owned_tenant(labels)?.to_owned();
+        let tenant = labels::owned_tenant(labels, instance)?.to_owned();
         let state_info = inspect.state.as_ref()?;
         let state = match state_info.status? {
             ContainerStateStatusEnum::CREATED => RunState::Created,
@@ -162,9 +165,21 @@ mod tests {
 
     #[test]
     fn health_is_read_from_the_list_status_text() {
-        assert_eq!(health_from_status_text("Up 3 seconds (healthy)"), Health::Healthy);
-        assert_eq!(health_from_status_text("Up 1 second (health: starting)"), Health::Starting);
-        assert_eq!(health_from_status_text("Up 9 seconds (unhealthy)"), Health::Unhealthy);
-        assert_eq!(health_from_status_text("Exited (0) 2 seconds ago"), Health::None);
+        assert_eq!(
+            health_from_status_text("Up 3 seconds (healthy)"),
+            Health::Healthy
+        );
+        assert_eq!(
+            health_from_status_text("Up 1 second (health: starting)"),
+            Health::Starting
+        );
+        assert_eq!(
+            health_from_status_text("Up 9 seconds (unhealthy)"),
+            Health::Unhealthy
+        );
+        assert_eq!(
+            health_from_status_text("Exited (0) 2 seconds ago"),
+            Health::None
+        );
     }
 }

@@ -73,7 +73,11 @@ impl Controller {
         let mut background = JoinSet::new();
         background.spawn(watch_store(ctx.clone(), triggers.clone()));
         background.spawn(watch_engine(ctx.clone(), triggers.clone()));
-        background.spawn(resync(ctx.clone(), self.config.resync_period, triggers.clone()));
+        background.spawn(resync(
+            ctx.clone(),
+            self.config.resync_period,
+            triggers.clone(),
+        ));
         background.spawn(observe_database(
             ctx.clone(),
             self.config.database_observe_period,
@@ -83,7 +87,8 @@ impl Controller {
 
         let mut scheduler = Scheduler::default();
         let mut backoff = Backoff::new(self.config.backoff_base, self.config.backoff_max);
-        let mut workers: JoinSet<(String, Result<Outcome, super::Error>, Duration)> = JoinSet::new();
+        let mut workers: JoinSet<(String, Result<Outcome, super::Error>, Duration)> =
+            JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             ctx.metrics.queue_depth(scheduler.depth() as i64);
@@ -136,7 +141,10 @@ impl Controller {
                 }
             }
         }
-        tracing::info!(in_flight = workers.len(), "shutting down: finishing in-flight reconciles");
+        tracing::info!(
+            in_flight = workers.len(),
+            "shutting down: finishing in-flight reconciles"
+        );
         background.abort_all();
         while let Some(joined) = workers.join_next().await {
             if let Ok((name, Err(e), _)) = joined {

@@ -10,6 +10,7 @@ use crate::store::Credentials;
 /// The parts of the platform config the desired container depends on.
 #[derive(Debug, Clone)]
 pub struct Platform {
+    pub instance: String,
     pub network: String,
     pub base_domain: String,
     pub public_scheme: String,
@@ -104,6 +105,7 @@ pub fn desired_container(
         name: container_name,
         tenant: name.clone(),
         uid: uid.to_owned(),
+        instance: platform.instance.clone(),
         image: platform.image_of(tenant).to_owned(),
         image_id: image_id.to_owned(),
         env,

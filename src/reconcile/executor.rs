@@ -29,7 +29,11 @@ impl Step<'_> {
         let result = self.execute(action).await;
         let (outcome, reason, message) = match &result {
             Ok(message) => (EventOutcome::Normal, action.name(), message.clone()),
-            Err(failure) => (EventOutcome::Warning, failure.reason, failure.message.clone()),
+            Err(failure) => (
+                EventOutcome::Warning,
+                failure.reason,
+                failure.message.clone(),
+            ),
         };
         if let Err(e) = &result {
             tracing::warn!(tenant = %name, action = action.name(), reason = e.reason, message = %e.message, "step failed");
@@ -73,7 +77,10 @@ impl Step<'_> {
                     .await
                     .map_err(|e| db_failure(action, "RoleFailed", e))?;
                 self.refresh_database(action).await?;
-                Ok(format!("created database role {}", super::desired::role_name(uid)))
+                Ok(format!(
+                    "created database role {}",
+                    super::desired::role_name(uid)
+                ))
             }
             Action::SetRolePassword => {
                 let verifier = self.verifier(action)?;
@@ -90,7 +97,10 @@ impl Step<'_> {
                     .await
                     .map_err(|e| db_failure(action, "SchemaFailed", e))?;
                 self.refresh_database(action).await?;
-                Ok(format!("created schema {}", super::desired::schema_name(uid)))
+                Ok(format!(
+                    "created schema {}",
+                    super::desired::schema_name(uid)
+                ))
             }
             Action::EnsureNetwork => {
                 let network = ctx
@@ -114,24 +124,24 @@ impl Step<'_> {
                     message: "the container cannot be computed yet".into(),
                     database: false,
                 })?;
-                let id = ctx
-                    .engine
-                    .create_container(container)
-                    .await
-                    .map_err(|e| {
-                        let reason = match e {
-                            crate::engine::Error::NameTaken { .. } => "NameTaken",
-                            _ => "CreateFailed",
-                        };
-                        container_failure(action, reason, e)
-                    })?;
+                let id = ctx.engine.create_container(container).await.map_err(|e| {
+                    let reason = match e {
+                        crate::engine::Error::NameTaken { .. } => "NameTaken",
+                        _ => "CreateFailed",
+                    };
+                    container_failure(action, reason, e)
+                })?;
                 if *start {
                     ctx.engine
                         .start_container(&id)
                         .await
                         .map_err(|e| container_failure(action, "StartFailed", e))?;
                 }
-                Ok(format!("created container {} ({})", container.name, short(&id)))
+                Ok(format!(
+                    "created container {} ({})",
+                    container.name,
+                    short(&id)
+                ))
             }
             Action::StartContainer { id } => {
                 ctx.engine
@@ -238,7 +248,11 @@ fn db_failure(action: &Action, reason: &'static str, error: impl std::fmt::Displ
     }
 }
 
-fn container_failure(action: &Action, reason: &'static str, error: impl std::fmt::Display) -> Failure {
+fn container_failure(
+    action: &Action,
+    reason: &'static str,
+    error: impl std::fmt::Display,
+) -> Failure {
     Failure {
         action: action.name(),
         reason,

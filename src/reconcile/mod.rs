@@ -223,7 +223,12 @@ async fn reconcile_orphan(ctx: &Context, name: &str) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-fn observe(ctx: &Context, tenant: &Tenant, uid: &str, credentials: Option<&Credentials>) -> Observed {
+fn observe(
+    ctx: &Context,
+    tenant: &Tenant,
+    uid: &str,
+    credentials: Option<&Credentials>,
+) -> Observed {
     let (role, schema) = ctx.database.tenant(uid);
     Observed {
         containers: ctx.engine.containers_of(&tenant.metadata.name),

@@ -78,7 +78,10 @@ impl Scheduler {
     /// Marks the run of `key` as done; reruns it at once if it came due meanwhile.
     pub fn finish(&mut self, key: &str) {
         let was_running = self.running.remove(key);
-        debug_assert!(was_running, "finish is called only for keys handed out by next_due");
+        debug_assert!(
+            was_running,
+            "finish is called only for keys handed out by next_due"
+        );
         if self.rerun.remove(key) {
             self.schedule(key, Duration::ZERO);
         }
@@ -168,7 +171,10 @@ mod tests {
         let delays: Vec<_> = (0..6).map(|_| backoff.failed("a")).collect();
         for (i, delay) in delays.iter().enumerate() {
             let full = Duration::from_millis(100 * (1 << i)).min(Duration::from_secs(1));
-            assert!(*delay >= full / 2 && *delay <= full, "#{i}: {delay:?} vs {full:?}");
+            assert!(
+                *delay >= full / 2 && *delay <= full,
+                "#{i}: {delay:?} vs {full:?}"
+            );
         }
         assert_eq!(backoff.failures("b"), 0, "keys back off independently");
         backoff.succeeded("a");

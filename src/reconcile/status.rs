@@ -81,7 +81,8 @@ pub fn compute(inputs: &StatusInputs<'_>) -> TenantStatus {
         || ["ImageMissing", "Unhealthy", "CrashLooping", "Paused"].contains(&container.reason)
     {
         Phase::Degraded
-    } else if desired.state == DesiredState::Stopped && database.ok && container.reason == "Stopped" {
+    } else if desired.state == DesiredState::Stopped && database.ok && container.reason == "Stopped"
+    {
         // ContainerReady is false, but the tenant is exactly as asked.
         Phase::Stopped
     } else {
@@ -120,13 +121,26 @@ fn database_verdict(inputs: &StatusInputs<'_>) -> Verdict {
         return Verdict::no(failure.reason, failure.message.clone());
     }
     let observed = inputs.observed;
-    match (&observed.credentials_verifier, &observed.role, &observed.schema) {
-        (None, _, _) => Verdict::no("CredentialsPending", "the database password is not generated yet"),
-        (_, None, _) => Verdict::no("RoleMissing", "the tenant's database role does not exist yet"),
+    match (
+        &observed.credentials_verifier,
+        &observed.role,
+        &observed.schema,
+    ) {
+        (None, _, _) => Verdict::no(
+            "CredentialsPending",
+            "the database password is not generated yet",
+        ),
+        (_, None, _) => Verdict::no(
+            "RoleMissing",
+            "the tenant's database role does not exist yet",
+        ),
         (Some(verifier), Some(role), _)
             if role.verifier.as_ref().is_some_and(|v| v != verifier) =>
         {
-            Verdict::no("PasswordDrift", "the role's password was changed outside tenantd")
+            Verdict::no(
+                "PasswordDrift",
+                "the role's password was changed outside tenantd",
+            )
         }
         (_, Some(role), _) if !role.settings_ok => Verdict::no(
             "RoleSettingsDrift",
@@ -137,7 +151,10 @@ fn database_verdict(inputs: &StatusInputs<'_>) -> Verdict {
             "SchemaOwnerDrift",
             "the schema is not owned by the tenant's role",
         ),
-        _ => Verdict::yes("Provisioned", "schema and role exist with the expected settings"),
+        _ => Verdict::yes(
+            "Provisioned",
+            "schema and role exist with the expected settings",
+        ),
     }
 }
 
@@ -160,7 +177,10 @@ fn container_verdict(inputs: &StatusInputs<'_>) -> Verdict {
                 ),
             )
         } else {
-            Verdict::no("ImagePending", format!("image {} is not pulled yet", desired.image))
+            Verdict::no(
+                "ImagePending",
+                format!("image {} is not pulled yet", desired.image),
+            )
         };
     }
     let Some(container) = primary(desired, observed) else {
@@ -178,7 +198,10 @@ fn container_verdict(inputs: &StatusInputs<'_>) -> Verdict {
         (DesiredState::Running, RunState::Running) => match container.health {
             Health::Healthy => Verdict::yes("Healthy", "the container is running and healthy"),
             Health::None => Verdict::yes("Running", "the container is running (no health check)"),
-            Health::Starting => Verdict::no("Starting", "the container is starting; waiting for its health check"),
+            Health::Starting => Verdict::no(
+                "Starting",
+                "the container is starting; waiting for its health check",
+            ),
             Health::Unhealthy => Verdict::no(
                 "Unhealthy",
                 "the container is running but its health check fails; see its logs",
@@ -287,7 +310,12 @@ mod tests {
         let (desired, observed) = ready_world();
         let status = compute(&inputs(&desired, &observed, None, Utc::now()));
         assert_eq!(status.phase, Phase::Ready);
-        assert!(status.conditions.iter().all(|c| c.status == ConditionStatus::True));
+        assert!(
+            status
+                .conditions
+                .iter()
+                .all(|c| c.status == ConditionStatus::True)
+        );
     }
 
     #[test]

@@ -35,7 +35,11 @@ impl Store {
     /// Stores `candidate` unless the tenant already has credentials, and returns the ones in
     /// force. Two racing reconciles (or a crash between generate and store) thus always end
     /// with one password.
-    pub async fn ensure_credentials(&self, uid: &str, candidate: &Credentials) -> Result<Credentials> {
+    pub async fn ensure_credentials(
+        &self,
+        uid: &str,
+        candidate: &Credentials,
+    ) -> Result<Credentials> {
         sqlx::query(
             "INSERT INTO tenant_credentials (uid, password, verifier) VALUES ($1, $2, $3) \
              ON CONFLICT (uid) DO NOTHING",

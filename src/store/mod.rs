@@ -199,23 +199,27 @@ impl Store {
             }
         };
         tx.commit().await?;
-        let stored = self.get(name).await?.ok_or_else(|| Error::NotFound {
-            name: name.clone(),
-        })?;
+        let stored = self
+            .get(name)
+            .await?
+            .ok_or_else(|| Error::NotFound { name: name.clone() })?;
         Ok((outcome, stored))
     }
 
     /// One tenant with its status, or `None`.
     pub async fn get(&self, name: &str) -> Result<Option<Tenant>> {
         let row = sqlx::query(select_tenants!("WHERE t.name = $1"))
-            .bind(name).fetch_optional(&self.pool).await?;
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| tenant_from_row(&r)).transpose()
     }
 
     /// Every tenant with its status, ordered by name: one query, whatever the count.
     pub async fn list(&self) -> Result<Vec<Tenant>> {
         let rows = sqlx::query(select_tenants!("ORDER BY t.name"))
-            .fetch_all(&self.pool).await?;
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(tenant_from_row).collect()
     }
 
@@ -251,9 +255,14 @@ impl Store {
     }
 }
 
-async fn fetch_for_update(tx: &mut Transaction<'_, Postgres>, name: &str) -> Result<Option<Tenant>> {
+async fn fetch_for_update(
+    tx: &mut Transaction<'_, Postgres>,
+    name: &str,
+) -> Result<Option<Tenant>> {
     let row = sqlx::query(select_tenants!("WHERE t.name = $1 FOR UPDATE OF t"))
-        .bind(name).fetch_optional(&mut **tx).await?;
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?;
     row.map(|r| tenant_from_row(&r)).transpose()
 }
 
@@ -274,8 +283,8 @@ fn tenant_from_row(row: &sqlx::postgres::PgRow) -> Result<Tenant> {
         name: name.clone(),
         message,
     };
-    let spec: TenantSpec = serde_json::from_value(row.try_get("spec")?)
-        .map_err(|e| corrupt(format!("spec: {e}")))?;
+    let spec: TenantSpec =
+        serde_json::from_value(row.try_get("spec")?).map_err(|e| corrupt(format!("spec: {e}")))?;
     let labels = serde_json::from_value(row.try_get("labels")?)
         .map_err(|e| corrupt(format!("labels: {e}")))?;
     let status: Option<serde_json::Value> = row.try_get("status")?;

@@ -147,10 +147,13 @@ impl TenantDb {
             .arg(file)
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
-        let output = command.output().await.map_err(|source| Error::SpawnPgDump {
-            program: pg_dump.to_owned(),
-            source,
-        })?;
+        let output = command
+            .output()
+            .await
+            .map_err(|source| Error::SpawnPgDump {
+                program: pg_dump.to_owned(),
+                source,
+            })?;
         if output.status.success() {
             Ok(())
         } else {
@@ -330,7 +333,17 @@ mod tests {
         for good in ["acme-lab", "a", "0", "a-b-c"] {
             assert!(is_rfc1123_label(good), "{good:?}");
         }
-        for bad in ["", "-a", "a-", "A", "a_b", "../x", "a/b", "a.b", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "../x",
+            "a/b",
+            "a.b",
+            &"a".repeat(64),
+        ] {
             assert!(!is_rfc1123_label(bad), "{bad:?}");
         }
     }

@@ -209,9 +209,15 @@ mod tests {
     #[test]
     fn literals_and_database_names_should_be_escaped() {
         let ddl = set_password(uid(), "x'; DROP ROLE postgres; --");
-        assert!(ddl.as_str().ends_with("PASSWORD 'x''; DROP ROLE postgres; --'"));
+        assert!(
+            ddl.as_str()
+                .ends_with("PASSWORD 'x''; DROP ROLE postgres; --'")
+        );
         let ddl = grant_connect("we\"ird", uid());
-        assert!(ddl.as_str().starts_with("GRANT CONNECT ON DATABASE \"we\"\"ird\" TO"));
+        assert!(
+            ddl.as_str()
+                .starts_with("GRANT CONNECT ON DATABASE \"we\"\"ird\" TO")
+        );
     }
 
     #[test]
@@ -236,6 +242,9 @@ mod tests {
             set_statement_timeout(uid(), Duration::from_secs(30)).as_str(),
             format!("ALTER ROLE \"tenant_user_{UID}\" SET statement_timeout = 30000")
         );
-        assert_eq!(timeout_millis(Duration::from_secs(u64::MAX)), i32::MAX as i64);
+        assert_eq!(
+            timeout_millis(Duration::from_secs(u64::MAX)),
+            i32::MAX as i64
+        );
     }
 }

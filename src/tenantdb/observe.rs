@@ -79,7 +79,10 @@ impl ObservedRole {
             && self.search_path_ok
             && self.attributes_ok
             && self.statement_timeout_ok
-            && self.verifier.as_deref().is_none_or(|v| v == stored_verifier)
+            && self
+                .verifier
+                .as_deref()
+                .is_none_or(|v| v == stored_verifier)
     }
 }
 

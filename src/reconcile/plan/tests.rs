@@ -45,6 +45,7 @@ fn container_for(world: &World, spec: &Spec) -> Option<DesiredContainer> {
         name: "tenant-acme".into(),
         tenant: "acme".into(),
         uid: UID.into(),
+        instance: "main".into(),
         image: "app:latest".into(),
         image_id,
         env: BTreeMap::from([
@@ -113,8 +114,13 @@ impl World {
                     .verifier = self.credentials.clone()
             }
             Action::CreateSchema => {
-                assert!(self.role.is_some(), "the schema is created after its owner role");
-                self.schema = Some(SchemaState { owned_by_role: true })
+                assert!(
+                    self.role.is_some(),
+                    "the schema is created after its owner role"
+                );
+                self.schema = Some(SchemaState {
+                    owned_by_role: true,
+                })
             }
             Action::EnsureNetwork => self.network = true,
             Action::PullImage => self.image_id = Some("sha256:pulled".into()),
@@ -153,7 +159,10 @@ impl World {
                 assert!(spec.deleting, "database objects are dropped only on delete");
                 assert_ne!(spec.policy, DeletionPolicy::Retain, "Retain never drops");
                 if spec.policy == DeletionPolicy::BackupThenDelete && self.schema.is_some() {
-                    assert!(self.backups > 0, "BackupThenDelete drops only after a backup");
+                    assert!(
+                        self.backups > 0,
+                        "BackupThenDelete drops only after a backup"
+                    );
                 }
                 self.role = None;
                 self.schema = None;
@@ -233,7 +242,10 @@ fn the_plan_of_a_converged_world_is_empty() {
     let mut world = empty_world();
     let spec = running_spec();
     converge(&mut world, &spec);
-    assert_eq!(plan(Some(&desired(&world, &spec)), &observed(&world)), vec![]);
+    assert_eq!(
+        plan(Some(&desired(&world, &spec)), &observed(&world)),
+        vec![]
+    );
 }
 
 #[test]
@@ -346,7 +358,10 @@ fn a_missing_image_with_pull_policy_never_plans_no_pull() {
         pull: ImagePullPolicy::Never,
         ..running_spec()
     };
-    assert_eq!(plan(Some(&desired(&world, &spec)), &observed(&world)), vec![]);
+    assert_eq!(
+        plan(Some(&desired(&world, &spec)), &observed(&world)),
+        vec![]
+    );
 }
 
 #[test]

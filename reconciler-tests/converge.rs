@@ -1,0 +1,293 @@
+//! Converging from empty, the no-op reconcile, spec edits and deletion, against the real
+//! Docker engine and Postgres.
+
+mod common;
+
+use std::time::Duration;
+
+use bollard::models::RestartPolicyNameEnum;
+use common::{TEST_IMAGE_V2, World};
+use reqwest::Method;
+use tenantd::reconcile::{Outcome, reconcile};
+use tenantd::resource::{DeletionPolicy, DesiredState, Phase};
+
+/// From empty, ten tenants converge to Ready; each container carries the spec's limits, env,
+/// labels and restart policy; each app proves its credentials by writing to its schema; and a
+/// second reconcile of the converged world makes no write to the engine or Postgres.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_tenants_converge_from_empty_and_a_second_reconcile_writes_nothing() {
+    let mut world = World::start("conv").await;
+    let names: Vec<String> = (0..10).map(|i| world.name(&format!("t{i}"))).collect();
+    for i in 0..10 {
+        world.apply(&world.tenant(&format!("t{i}"))).await;
+    }
+    for name in &names {
+        world.wait_ready(name).await;
+    }
+
+    for name in &names {
+        let tenant = world.get(name).await.unwrap();
+        let uid = tenant.metadata.uid.clone().unwrap();
+        let inspect = world.inspect(name).await.expect("container exists");
+        let host = inspect.host_config.clone().unwrap();
+        assert_eq!(host.memory, Some(96 << 20), "memory limit of {name}");
+        assert_eq!(
+            host.memory_swap,
+            Some(192 << 20),
+            "memory-swap is twice the memory"
+        );
+        assert_eq!(host.nano_cpus, Some(250_000_000), "cpus of {name}");
+        assert_eq!(host.pids_limit, Some(64), "pids of {name}");
+        assert_eq!(
+            host.restart_policy.unwrap().name,
+            Some(RestartPolicyNameEnum::UNLESS_STOPPED)
+        );
+        let config = inspect.config.clone().unwrap();
+        let env = config.env.unwrap();
+        assert!(env.contains(&"GREETING=hello".to_owned()), "{env:?}");
+        assert!(
+            env.contains(&format!("DATABASE_SCHEMA=tenant_{uid}")),
+            "{env:?}"
+        );
+        assert!(
+            env.contains(&format!("PUBLIC_URL=http://{name}.tenants.test")),
+            "{env:?}"
+        );
+        assert!(
+            env.iter()
+                .any(|e| e.starts_with(&format!("DATABASE_URL=postgres://tenant_user_{uid}:"))),
+            "{env:?}"
+        );
+        let labels = config.labels.unwrap();
+        assert_eq!(labels["tenantd.managed"], "true");
+        assert_eq!(labels["tenantd.tenant"], *name);
+        assert_eq!(labels["tenantd.uid"], uid);
+        assert!(!labels["tenantd.spec-hash"].is_empty());
+        assert_eq!(
+            labels[&format!("traefik.http.routers.tenant-{name}.rule")],
+            format!("Host(`{name}.tenants.test`)")
+        );
+        assert!(config.healthcheck.is_some(), "a health check is configured");
+
+        let (status, body) = world.app(name, Method::POST, "/rows?note=proof").await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = world.app(name, Method::GET, "/status").await;
+        assert_eq!(status, 200, "{body}");
+        let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(report["ok"], true, "{body}");
+        assert_eq!(report["user"], format!("tenant_user_{uid}"));
+        assert_eq!(report["schema"], format!("tenant_{uid}"));
+        assert_eq!(report["rows"], 1);
+    }
+
+    // The no-op: stop the background loop, then reconcile every tenant once more by hand.
+    world.stop_controller().await;
+    let engine_before = world.ctx.engine.stats();
+    let db_before = world.ctx.tenantdb.stats();
+    let rows_before: Vec<(String, i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT t.name, t.resource_version, s.updated_at FROM tenants t JOIN tenant_status s USING (name) ORDER BY 1",
+    )
+    .fetch_all(&world.admin)
+    .await
+    .unwrap();
+    let events_before: i64 =
+        sqlx::query_scalar("SELECT coalesce(sum(count), 0)::bigint FROM tenant_events")
+            .fetch_one(&world.admin)
+            .await
+            .unwrap();
+    for name in &names {
+        let outcome = reconcile(&world.ctx, name).await.expect("reconcile");
+        assert_eq!(outcome, Outcome::Done, "{name} is converged");
+    }
+    let engine_after = world.ctx.engine.stats();
+    let db_after = world.ctx.tenantdb.stats();
+    assert_eq!(
+        engine_after, engine_before,
+        "a converged reconcile makes no engine call at all (it reads the cache)"
+    );
+    assert_eq!(
+        db_after.writes, db_before.writes,
+        "no tenant database writes"
+    );
+    let rows_after: Vec<(String, i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT t.name, t.resource_version, s.updated_at FROM tenants t JOIN tenant_status s USING (name) ORDER BY 1",
+    )
+    .fetch_all(&world.admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows_after, rows_before,
+        "no tenant or status row was written"
+    );
+    let events_after: i64 =
+        sqlx::query_scalar("SELECT coalesce(sum(count), 0)::bigint FROM tenant_events")
+            .fetch_one(&world.admin)
+            .await
+            .unwrap();
+    assert_eq!(events_after, events_before, "no event was recorded");
+    world.cleanup().await;
+}
+
+/// Env, image and resource edits recreate the container with a new id while the rows the app
+/// wrote survive; Stopped stops without removing, Running starts the same container again, and
+/// a new restartedAt restarts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn spec_edits_recreate_stop_start_and_restart_while_data_survives() {
+    let world = World::start("edit").await;
+    let mut tenant = world.tenant("a");
+    let name = tenant.metadata.name.clone();
+    world.apply(&tenant).await;
+    world.wait_ready(&name).await;
+    let (status, body) = world
+        .app(&name, Method::POST, "/rows?note=before-edits")
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let mut previous_id = world.inspect(&name).await.unwrap().id.unwrap();
+    let edits: Vec<(&str, Box<dyn Fn(&mut tenantd::resource::Tenant)>)> = vec![
+        (
+            "env",
+            Box::new(|t| {
+                t.spec.env.insert("GREETING".into(), "changed".into());
+            }),
+        ),
+        (
+            "image",
+            Box::new(|t| t.spec.image = Some(TEST_IMAGE_V2.into())),
+        ),
+        (
+            "resources",
+            Box::new(|t| t.spec.resources.memory = Some("128Mi".parse().unwrap())),
+        ),
+    ];
+    for (what, edit) in &edits {
+        edit(&mut tenant);
+        world.apply(&tenant).await;
+        world.wait_ready(&name).await;
+        let id = world.inspect(&name).await.unwrap().id.unwrap();
+        assert_ne!(id, previous_id, "a {what} edit recreates the container");
+        previous_id = id;
+        let (status, body) = world.app(&name, Method::GET, "/status").await;
+        assert_eq!(status, 200, "{body}");
+        let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(report["rows"], 1, "rows survive a {what} edit: {body}");
+    }
+    let (_, greeting) = world.app(&name, Method::GET, "/env?key=GREETING").await;
+    assert_eq!(greeting, "changed");
+    let inspect = world.inspect(&name).await.unwrap();
+    assert_eq!(inspect.host_config.unwrap().memory, Some(128 << 20));
+
+    tenant.spec.state = DesiredState::Stopped;
+    world.apply(&tenant).await;
+    world.wait_phase(&name, Phase::Stopped).await;
+    let stopped = world.inspect(&name).await.expect("stopped, not removed");
+    assert_eq!(stopped.id.as_deref(), Some(previous_id.as_str()));
+    assert_eq!(stopped.state.unwrap().running, Some(false));
+
+    tenant.spec.state = DesiredState::Running;
+    world.apply(&tenant).await;
+    world.wait_ready(&name).await;
+    let started = world.inspect(&name).await.unwrap();
+    assert_eq!(
+        started.id.as_deref(),
+        Some(previous_id.as_str()),
+        "started, not recreated"
+    );
+    let started_at = started.state.unwrap().started_at;
+
+    tenant.spec.restarted_at = Some("2026-11-23T12:00:00Z".into());
+    world.apply(&tenant).await;
+    world.wait_ready(&name).await;
+    let restarted = world.inspect(&name).await.unwrap();
+    assert_ne!(
+        restarted.state.unwrap().started_at,
+        started_at,
+        "restartedAt restarts it"
+    );
+    let (_, body) = world.app(&name, Method::GET, "/status").await;
+    assert!(
+        body.contains("\"rows\":1"),
+        "rows survive the restart: {body}"
+    );
+    world.cleanup().await;
+}
+
+/// Delete removes container, schema, role, credentials and the row under `Delete`; `Retain`
+/// keeps schema and role; `BackupThenDelete` writes a dump first and then drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_follows_the_deletion_policy() {
+    let world = World::start("del").await;
+    let policies = [
+        ("d", DeletionPolicy::Delete),
+        ("r", DeletionPolicy::Retain),
+        ("b", DeletionPolicy::BackupThenDelete),
+    ];
+    let mut uids = Vec::new();
+    for (short, policy) in policies {
+        let mut tenant = world.tenant(short);
+        tenant.spec.database.deletion_policy = policy;
+        world.apply(&tenant).await;
+    }
+    for (short, _) in policies {
+        let tenant = world.wait_ready(&world.name(short)).await;
+        world
+            .app(&tenant.metadata.name, Method::POST, "/rows?note=keep")
+            .await;
+        uids.push(tenant.metadata.uid.unwrap());
+    }
+    for (short, _) in policies {
+        assert!(
+            world
+                .ctx
+                .store
+                .request_delete(&world.name(short))
+                .await
+                .unwrap()
+        );
+    }
+    for (short, _) in policies {
+        world.wait_gone(&world.name(short)).await;
+        assert!(
+            world.inspect(&world.name(short)).await.is_none(),
+            "container removed"
+        );
+    }
+    for ((short, policy), uid) in policies.iter().zip(&uids) {
+        let schema: Option<String> =
+            sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname = $1")
+                .bind(format!("tenant_{uid}"))
+                .fetch_optional(&world.admin)
+                .await
+                .unwrap();
+        let role: Option<String> =
+            sqlx::query_scalar("SELECT rolname::text FROM pg_roles WHERE rolname = $1")
+                .bind(format!("tenant_user_{uid}"))
+                .fetch_optional(&world.admin)
+                .await
+                .unwrap();
+        let credentials: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM tenant_credentials WHERE uid = $1")
+                .bind(uid)
+                .fetch_one(&world.admin)
+                .await
+                .unwrap();
+        assert_eq!(credentials, 0, "{short}: credentials go with the row");
+        match policy {
+            DeletionPolicy::Retain => {
+                assert!(
+                    schema.is_some() && role.is_some(),
+                    "Retain keeps schema and role"
+                );
+            }
+            _ => assert!(schema.is_none() && role.is_none(), "{short}: dropped"),
+        }
+    }
+    let dumps: Vec<_> = std::fs::read_dir(&world.backup_dir)
+        .expect("the backup folder exists after BackupThenDelete")
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(dumps.len(), 1, "one dump, of the BackupThenDelete tenant");
+    assert!(dumps[0].metadata().unwrap().len() > 0);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    world.cleanup().await;
+}
