@@ -291,3 +291,130 @@ async fn delete_follows_the_deletion_policy() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     world.cleanup().await;
 }
+
+/// An image that cannot be had and a limit the engine refuses end as a Degraded status that
+/// says why in plain words, while other tenants converge and nothing crashes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn missing_images_and_refused_limits_are_reported_in_the_status() {
+    // More CPUs by default than any CI host has: the engine refuses the container.
+    let world = World::start_with("fail", |config| {
+        config.default_resources.cpus = "64".parse().unwrap();
+    })
+    .await;
+    let mut never = world.tenant("never");
+    never.spec.image = Some("tenantd-missing:nope".into());
+    let mut pull = world.tenant("pull");
+    pull.spec.image = Some("tenantd-missing:nope".into());
+    pull.spec.image_pull_policy = tenantd::resource::ImagePullPolicy::IfNotPresent;
+    let mut refused = world.tenant("cpus");
+    refused.spec.resources.cpus = None;
+    let healthy = world.tenant("ok");
+    for tenant in [&never, &pull, &refused, &healthy] {
+        world.apply(tenant).await;
+    }
+    world.wait_ready(&healthy.metadata.name).await;
+
+    let expectations = [
+        (&never, "ImageMissing", "not on this host"),
+        (
+            &pull,
+            "ImagePullFailed",
+            "pulling image tenantd-missing:nope failed",
+        ),
+        (&refused, "CreateFailed", "CPU"),
+    ];
+    for (tenant, reason, words) in expectations {
+        let name = &tenant.metadata.name;
+        let seen = world.wait_phase(name, Phase::Degraded).await;
+        let condition = seen
+            .status
+            .as_ref()
+            .and_then(|s| s.condition("ContainerReady"))
+            .cloned()
+            .expect("ContainerReady is reported");
+        assert_eq!(condition.reason, reason, "{name}: {condition:?}");
+        assert!(
+            condition.message.contains(words),
+            "{name}: the message should say {words:?}: {}",
+            condition.message
+        );
+        let events = world.ctx.store.events(name, 20).await.unwrap();
+        if reason != "ImageMissing" {
+            assert!(
+                events
+                    .iter()
+                    .any(|e| e.outcome == "Warning" && e.reason == reason),
+                "{name}: a Warning event records the failure: {events:?}"
+            );
+        }
+    }
+    world.cleanup().await;
+}
+
+/// `/healthz`, `/readyz` and `/metrics` answer, and the metrics count tenants by phase and
+/// Docker calls by operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_http_listener_serves_health_readiness_and_metrics() {
+    let mut world = World::without_controller("http").await;
+    let controller = tenantd::reconcile::Controller::new(
+        world.ctx.clone(),
+        tenantd::app::controller_config(&world.config),
+    );
+    let ready = controller.readiness();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = tenantd::server::router(tenantd::server::ServerState {
+        ctx: world.ctx.clone(),
+        ready: ready.clone(),
+    });
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = reqwest::Client::new();
+    let get = |path: &'static str| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .get(format!("http://{address}{path}"))
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/healthz").await.0, 200);
+    assert_eq!(
+        get("/readyz").await.0,
+        503,
+        "not ready before the first observation"
+    );
+
+    world.apply(&world.tenant("m")).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(controller.run(async move {
+        let _ = stopped.await;
+    }));
+    world.wait_ready(&world.name("m")).await;
+    assert_eq!(get("/readyz").await.0, 200);
+    let (status, metrics) = get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("tenantd_tenants{phase=\"Ready\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tenantd_docker_api_calls_total{operation=\"create_container\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tenantd_reconciles_total{result=\"success\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tenantd_reconcile_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tenantd_queue_depth"), "{metrics}");
+    let _ = stop.send(());
+    run.await.unwrap().unwrap();
+    world.stop_controller().await;
+    world.cleanup().await;
+}

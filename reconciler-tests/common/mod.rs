@@ -81,8 +81,19 @@ impl World {
         world
     }
 
+    /// A fresh database and instance with a config changed by `adjust`, controller running.
+    pub async fn start_with(label: &str, adjust: impl FnOnce(&mut Config)) -> World {
+        let mut world = Self::build(label, adjust).await;
+        world.start_controller();
+        world
+    }
+
     /// A fresh database and instance; the controller is not started.
     pub async fn without_controller(label: &str) -> World {
+        Self::build(label, |_| {}).await
+    }
+
+    async fn build(label: &str, adjust: impl FnOnce(&mut Config)) -> World {
         let docker = require_docker().await;
         let suffix = random_suffix();
         let database = format!("t_{label}_{suffix}").replace('-', "_");
@@ -102,7 +113,8 @@ impl World {
         root.close().await;
         let url = url_with_database(&admin_url(), &database);
         let backup_dir = std::env::temp_dir().join(format!("tenantd-backups-{suffix}"));
-        let config = test_config(&url, &suffix, &backup_dir);
+        let mut config = test_config(&url, &suffix, &backup_dir);
+        adjust(&mut config);
         let ctx = tenantd::app::build_context(&config)
             .await
             .expect("building the reconciler context");
