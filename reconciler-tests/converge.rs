@@ -418,3 +418,41 @@ async fn the_http_listener_serves_health_readiness_and_metrics() {
     world.stop_controller().await;
     world.cleanup().await;
 }
+
+/// When the tag a tenant runs is moved to another image (a `docker tag`, as a pull would do),
+/// the container is recreated from the new image ID without any spec write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_image_id_change_under_the_same_tag_recreates_the_container() {
+    let world = World::start("retag").await;
+    let tag = format!("tenantd-testapp:{}", world.prefix);
+    world.docker_cli(&["tag", common::TEST_IMAGE, &tag]);
+    let mut tenant = world.tenant("a");
+    tenant.spec.image = Some(tag.clone());
+    let name = tenant.metadata.name.clone();
+    let applied = world.apply(&tenant).await;
+    world.wait_ready(&name).await;
+    let before = world.inspect(&name).await.unwrap();
+
+    world.docker_cli(&["tag", TEST_IMAGE_V2, &tag]);
+    let v2_id = world.docker_cli(&["image", "inspect", "-f", "{{.Id}}", TEST_IMAGE_V2]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let now = world.inspect(&name).await;
+        if let Some(c) = now.filter(|c| c.image.as_deref() == Some(v2_id.as_str())) {
+            break c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container was not recreated from {v2_id}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_ne!(after.id, before.id, "recreated, not restarted");
+    let ready = world.wait_ready(&name).await;
+    assert_eq!(
+        ready.metadata.resource_version, applied.metadata.resource_version,
+        "no spec write"
+    );
+    world.docker_cli(&["rmi", &tag]);
+    world.cleanup().await;
+}

@@ -286,15 +286,18 @@ async fn observe_database(
 }
 
 async fn report_orphans(ctx: &Context, reported: &mut HashSet<String>) {
-    let known: HashSet<String> = match ctx.store.list().await {
-        Ok(tenants) => tenants.into_iter().filter_map(|t| t.metadata.uid).collect(),
-        Err(_) => return,
+    let known: HashSet<String> = match ctx.store.uids().await {
+        Ok(uids) => uids.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list tenant uids to look for orphans");
+            return;
+        }
     };
     let orphans = ctx.database.orphans(&known);
     ctx.metrics.orphan_database_objects(orphans.len() as i64);
     for uid in orphans {
         if reported.insert(uid.clone()) {
-            let schema = super::desired::schema_name(&uid);
+            let schema = crate::tenantdb::schema_name(&uid).unwrap_or_else(|_| uid.clone());
             tracing::warn!(%uid, "database objects without a tenant; left in place for an operator");
             let _ = ctx
                 .store

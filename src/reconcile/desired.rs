@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::engine::{DesiredContainer, Healthcheck};
 use crate::resource::Tenant;
 use crate::store::Credentials;
+use crate::tenantdb::names::Uid;
 
 /// The parts of the platform config the desired container depends on.
 #[derive(Debug, Clone)]
@@ -45,15 +46,6 @@ impl Platform {
     }
 }
 
-/// Postgres object names of a tenant (the uid is opaque: every role can read the catalog).
-pub fn schema_name(uid: &str) -> String {
-    format!("tenant_{uid}")
-}
-
-pub fn role_name(uid: &str) -> String {
-    format!("tenant_user_{uid}")
-}
-
 /// The container for `tenant`, given its credentials, the host containers reach Postgres
 /// under, and the image ID its reference resolves to.
 pub fn desired_container(
@@ -65,6 +57,8 @@ pub fn desired_container(
     image_id: &str,
 ) -> DesiredContainer {
     let name = &tenant.metadata.name;
+    let uid_names =
+        Uid::parse(uid).expect("stored uids are 32 lowercase hex characters (a CHECK constraint)");
     let container_name = DesiredContainer::name_for(name);
     let host = format!(
         "{}.{}",
@@ -78,14 +72,14 @@ pub fn desired_container(
         "DATABASE_URL".into(),
         format!(
             "postgres://{}:{}@{}:{}/{}",
-            role_name(uid),
+            uid_names.role(),
             credentials.password,
             database_host,
             platform.database_port,
             platform.database_name
         ),
     );
-    env.insert("DATABASE_SCHEMA".into(), schema_name(uid));
+    env.insert("DATABASE_SCHEMA".into(), uid_names.schema());
     env.insert("PUBLIC_URL".into(), platform.public_url(tenant));
 
     let mut labels = platform.extra_labels.clone();

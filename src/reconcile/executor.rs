@@ -79,7 +79,7 @@ impl Step<'_> {
                 self.refresh_database(action).await?;
                 Ok(format!(
                     "created database role {}",
-                    super::desired::role_name(uid)
+                    tenantdb::role_name(uid).unwrap_or_default()
                 ))
             }
             Action::SetRolePassword => {
@@ -99,7 +99,7 @@ impl Step<'_> {
                 self.refresh_database(action).await?;
                 Ok(format!(
                     "created schema {}",
-                    super::desired::schema_name(uid)
+                    tenantdb::schema_name(uid).unwrap_or_default()
                 ))
             }
             Action::EnsureNetwork => {

@@ -223,6 +223,13 @@ impl Store {
         rows.iter().map(tenant_from_row).collect()
     }
 
+    /// The uids of all tenants (orphan detection), one cheap query.
+    pub async fn uids(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT uid FROM tenants")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     /// Marks the tenant for deletion; the reconciler's finalizer does the rest.
     /// Returns false when there was no such tenant. Repeating it is harmless.
     pub async fn request_delete(&self, name: &str) -> Result<bool> {
