@@ -144,7 +144,8 @@ async fn spec_edits_recreate_stop_start_and_restart_while_data_survives() {
     assert_eq!(status, 200, "{body}");
 
     let mut previous_id = world.inspect(&name).await.unwrap().id.unwrap();
-    let edits: Vec<(&str, Box<dyn Fn(&mut tenantd::resource::Tenant)>)> = vec![
+    type Edit = Box<dyn Fn(&mut tenantd::resource::Tenant)>;
+    let edits: Vec<(&str, Edit)> = vec![
         (
             "env",
             Box::new(|t| {

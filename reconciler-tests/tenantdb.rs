@@ -231,6 +231,12 @@ async fn drop_by_hand(pool: &PgPool, uid: &str) -> Result<(), sqlx::Error> {
     let schema = schema_name(uid).expect("test uids are valid");
     let role = role_name(uid).expect("test uids are valid");
     let mut tx = pool.begin().await?;
+    // The guard runs while a panicking test's runtime is blocked, perhaps
+    // with a transaction of that test still open; waiting for its locks
+    // would hang the test instead of failing it.
+    sqlx::raw_sql("SET LOCAL lock_timeout = '5s'")
+        .execute(&mut *tx)
+        .await?;
     lock_database_acl(&mut tx).await?;
     sqlx::raw_sql(AssertSqlSafe(format!(
         "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"

@@ -165,7 +165,7 @@ impl Metrics {
                     .get_or_create(&KindLabel { kind: kind.into() })
                     .inc_by(now.saturating_sub(before));
             }
-            *exported = (engine.clone(), database.clone());
+            *exported = (engine.clone(), *database);
         }
         let mut counts: HashMap<Phase, i64> = Phase::ALL.iter().map(|p| (*p, 0)).collect();
         for phase in self.phases.read().expect("never poisoned").values() {

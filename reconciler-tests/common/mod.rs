@@ -210,10 +210,8 @@ impl World {
         let deadline = Instant::now() + timeout;
         loop {
             let tenant = self.get(name).await;
-            if let Some(t) = &tenant {
-                if check(t) {
-                    return t.clone();
-                }
+            if let Some(t) = tenant.as_ref().filter(|t| check(t)) {
+                return t.clone();
             }
             if Instant::now() > deadline {
                 panic!(

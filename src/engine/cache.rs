@@ -7,6 +7,9 @@
 //! # Guarantees
 //! - Only containers whose labels prove they are ours are ever in the cache.
 //! - Reads never call the engine.
+//! - A relist never undoes a fresher single-container update: a container written through
+//!   (or refreshed after an event) while the list call was in flight keeps its newer state,
+//!   so a reconcile never sees a container it just created vanish, or one it removed return.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
@@ -26,6 +29,10 @@ pub struct NetworkInfo {
 #[derive(Default)]
 struct Inner {
     containers: HashMap<String, ObservedContainer>,
+    /// Counts single-container updates; a relist remembers where it started.
+    update_seq: u64,
+    /// Recent single-container updates: id → (sequence, new state or removed).
+    recent: HashMap<String, (u64, Option<ObservedContainer>)>,
     network: Option<NetworkInfo>,
     /// Normalized image reference (`name:tag`) → image ID.
     images: HashMap<String, String>,
@@ -51,15 +58,31 @@ impl Cache {
             .expect("the cache lock is never held across a panic")
     }
 
-    /// Replaces everything with a fresh relist.
+    /// Call before listing; pass the result to [`Cache::replace`].
+    pub fn begin_relist(&self) -> u64 {
+        self.read().update_seq
+    }
+
+    /// Replaces everything with a relist that began at `started` (from [`Cache::begin_relist`]),
+    /// keeping single-container updates made since then, which are newer than the list.
     pub fn replace(
         &self,
+        started: u64,
         containers: Vec<ObservedContainer>,
         network: Option<NetworkInfo>,
         images: HashMap<String, String>,
     ) {
         let mut inner = self.write();
-        inner.containers = containers.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let mut fresh: HashMap<String, ObservedContainer> =
+            containers.into_iter().map(|c| (c.id.clone(), c)).collect();
+        inner.recent.retain(|_, (seq, _)| *seq > started);
+        for (id, (_, state)) in &inner.recent {
+            match state {
+                Some(container) => fresh.insert(id.clone(), container.clone()),
+                None => fresh.remove(id),
+            };
+        }
+        inner.containers = fresh;
         inner.network = network;
         inner.images = images;
         inner.synced_at = Some(Instant::now());
@@ -71,14 +94,22 @@ impl Cache {
     }
 
     pub fn upsert_container(&self, container: ObservedContainer) {
-        self.write()
-            .containers
-            .insert(container.id.clone(), container);
+        let mut inner = self.write();
+        inner.update_seq += 1;
+        let seq = inner.update_seq;
+        inner
+            .recent
+            .insert(container.id.clone(), (seq, Some(container.clone())));
+        inner.containers.insert(container.id.clone(), container);
     }
 
     /// Returns the tenant the removed container belonged to.
     pub fn remove_container(&self, id: &str) -> Option<String> {
-        self.write().containers.remove(id).map(|c| c.tenant)
+        let mut inner = self.write();
+        inner.update_seq += 1;
+        let seq = inner.update_seq;
+        inner.recent.insert(id.to_owned(), (seq, None));
+        inner.containers.remove(id).map(|c| c.tenant)
     }
 
     /// The tenant's containers, oldest id order irrelevant: sorted by name then id for determinism.
@@ -143,6 +174,57 @@ pub fn normalize_reference(reference: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{Health, RunState};
+
+    fn container(id: &str) -> ObservedContainer {
+        ObservedContainer {
+            id: id.into(),
+            name: format!("tenant-{id}"),
+            tenant: id.into(),
+            uid: None,
+            spec_hash: None,
+            image_id: String::new(),
+            state: RunState::Running,
+            health: Health::None,
+            networks: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_relist_that_started_before_a_create_keeps_the_created_container() {
+        let cache = Cache::default();
+        let started = cache.begin_relist();
+        cache.upsert_container(container("new"));
+        cache.replace(started, vec![container("old")], None, HashMap::new());
+        assert_eq!(
+            cache.containers_of("new").len(),
+            1,
+            "the write-through survives"
+        );
+        assert_eq!(cache.containers_of("old").len(), 1);
+    }
+
+    #[test]
+    fn a_relist_that_started_before_a_remove_does_not_bring_the_container_back() {
+        let cache = Cache::default();
+        cache.upsert_container(container("gone"));
+        let started = cache.begin_relist();
+        cache.remove_container("gone");
+        cache.replace(started, vec![container("gone")], None, HashMap::new());
+        assert!(cache.containers_of("gone").is_empty());
+    }
+
+    #[test]
+    fn a_relist_that_started_after_an_update_is_authoritative() {
+        let cache = Cache::default();
+        cache.upsert_container(container("stale"));
+        let started = cache.begin_relist();
+        cache.replace(started, vec![], None, HashMap::new());
+        assert!(
+            cache.containers_of("stale").is_empty(),
+            "the list is newer than the update"
+        );
+    }
 
     #[test]
     fn references_without_a_tag_mean_latest() {

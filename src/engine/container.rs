@@ -161,7 +161,8 @@ mod tests {
     #[test]
     fn spec_hash_changes_with_every_container_relevant_field() {
         let base = sample().spec_hash();
-        let edits: Vec<Box<dyn Fn(&mut DesiredContainer)>> = vec![
+        type Edit = Box<dyn Fn(&mut DesiredContainer)>;
+        let edits: Vec<Edit> = vec![
             Box::new(|d| d.image = "tenantd-testapp:v2".into()),
             Box::new(|d| d.image_id = "sha256:def".into()),
             Box::new(|d| {

@@ -66,8 +66,10 @@ pub fn classify(message: &EventMessage, network: &str, instance: &str) -> Option
 
 pub(super) fn subscribe(
     engine: &Engine,
+    since: Option<i64>,
 ) -> impl Stream<Item = Result<EngineEvent, bollard::errors::Error>> + '_ {
     let options = EventsOptions {
+        since: since.map(|s| s.to_string()),
         filters: Some(HashMap::from([(
             "type".to_owned(),
             vec![

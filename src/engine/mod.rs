@@ -53,6 +53,8 @@ pub enum Error {
         "a container named {name} exists that tenantd did not create; rename or remove it, tenantd will not touch it"
     )]
     NameTaken { name: String },
+    #[error("container {name} exists already; the cache was behind and has been refreshed")]
+    CacheBehind { name: String },
     #[error("the engine refused to create container {name}: {message}")]
     Create { name: String, message: String },
     #[error("the engine could not {verb} container {id}: {message}")]
@@ -174,10 +176,11 @@ impl Engine {
 
     /// Re-reads everything with three list calls and replaces the cache.
     pub async fn relist(&self) -> Result<()> {
+        let started = self.cache.begin_relist();
         let containers = self.list_containers().await?;
         let network = self.list_network().await?;
         let images = self.list_images().await?;
-        self.cache.replace(containers, network, images);
+        self.cache.replace(started, containers, network, images);
         Ok(())
     }
 
@@ -388,19 +391,31 @@ impl Engine {
             name: Some(desired.name.clone()),
             ..Default::default()
         };
-        let created = self
+        let created = match self
             .docker
             .create_container(Some(options), desired.create_body())
             .await
-            .map_err(|e| match status_code(&e) {
-                Some(409) => Error::NameTaken {
-                    name: desired.name.clone(),
-                },
-                _ => Error::Create {
+        {
+            Ok(created) => created,
+            Err(e) if status_code(&e) == Some(409) => {
+                // The name is held. If the holder is ours, the cache was behind (it missed a
+                // create): learn of it and let the caller plan again. Otherwise it is foreign.
+                return match self.refresh_container(&desired.name).await? {
+                    Some(_) => Err(Error::CacheBehind {
+                        name: desired.name.clone(),
+                    }),
+                    None => Err(Error::NameTaken {
+                        name: desired.name.clone(),
+                    }),
+                };
+            }
+            Err(e) => {
+                return Err(Error::Create {
                     name: desired.name.clone(),
                     message: engine_message(&e),
-                },
-            })?;
+                });
+            }
+        };
         self.refresh_container(&created.id).await?;
         Ok(created.id)
     }
@@ -485,9 +500,12 @@ impl Engine {
     }
 
     /// Docker events that concern us, mapped to what should be reconciled; see [`events`].
+    /// `since` (unix seconds) replays events from before the subscription, so that nothing
+    /// between a relist and the subscription is missed (replays are harmless: level-triggered).
     pub fn events(
         &self,
+        since: Option<i64>,
     ) -> impl futures::Stream<Item = std::result::Result<EngineEvent, BollardError>> + '_ {
-        events::subscribe(self)
+        events::subscribe(self, since)
     }
 }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use std::panic::AssertUnwindSafe;
+
+use futures::{FutureExt, StreamExt};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -64,6 +66,7 @@ impl Controller {
     /// Runs until `shutdown` completes, then lets in-flight reconciles finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let ctx = self.ctx.clone();
+        let events_since = chrono::Utc::now().timestamp();
         ctx.engine.relist().await?;
         ctx.database.refresh(&ctx.tenantdb).await?;
         self.ready.store(true, Ordering::SeqCst);
@@ -72,7 +75,7 @@ impl Controller {
         let (triggers, mut trigger_rx) = mpsc::unbounded_channel();
         let mut background = JoinSet::new();
         background.spawn(watch_store(ctx.clone(), triggers.clone()));
-        background.spawn(watch_engine(ctx.clone(), triggers.clone()));
+        background.spawn(watch_engine(ctx.clone(), events_since, triggers.clone()));
         background.spawn(resync(
             ctx.clone(),
             self.config.resync_period,
@@ -110,7 +113,7 @@ impl Controller {
                     }
                 }
                 Some(joined) = workers.join_next(), if !workers.is_empty() => {
-                    let (name, result, took) = joined.expect("reconcile tasks do not panic");
+                    let (name, result, took) = joined.expect("reconcile tasks catch their panics and are never aborted");
                     scheduler.finish(&name);
                     ctx.metrics.observe_reconcile(took, result.is_ok() && !matches!(result, Ok(Outcome::Failed(_))));
                     match result {
@@ -135,7 +138,18 @@ impl Controller {
                     let ctx = ctx.clone();
                     workers.spawn(async move {
                         let started = Instant::now();
-                        let result = reconcile(&ctx, &name).await;
+                        // A bug in one reconcile must not take the controller down with it.
+                        let result = AssertUnwindSafe(reconcile(&ctx, &name))
+                            .catch_unwind()
+                            .await
+                            .unwrap_or_else(|panic| {
+                                let message = panic
+                                    .downcast_ref::<String>()
+                                    .cloned()
+                                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                                    .unwrap_or_default();
+                                Err(super::Error::Panicked { message })
+                            });
                         (name, result, started.elapsed())
                     });
                 }
@@ -157,13 +171,7 @@ impl Controller {
 }
 
 async fn all_names(ctx: &Context) -> anyhow::Result<Vec<String>> {
-    let mut names: Vec<String> = ctx
-        .store
-        .list()
-        .await?
-        .into_iter()
-        .map(|t| t.metadata.name)
-        .collect();
+    let mut names = ctx.store.names().await?;
     names.extend(ctx.engine.tenants_with_containers());
     names.sort();
     names.dedup();
@@ -183,10 +191,11 @@ async fn watch_store(ctx: Arc<Context>, triggers: mpsc::UnboundedSender<Trigger>
     }
 }
 
-async fn watch_engine(ctx: Arc<Context>, triggers: mpsc::UnboundedSender<Trigger>) {
+async fn watch_engine(ctx: Arc<Context>, since: i64, triggers: mpsc::UnboundedSender<Trigger>) {
+    let mut since = since;
     loop {
         {
-            let mut events = Box::pin(ctx.engine.events());
+            let mut events = Box::pin(ctx.engine.events(Some(since)));
             while let Some(event) = events.next().await {
                 let event = match event {
                     Ok(event) => event,
@@ -225,15 +234,17 @@ async fn watch_engine(ctx: Arc<Context>, triggers: mpsc::UnboundedSender<Trigger
                         Some(Trigger::All)
                     }
                 };
-                if let Some(trigger) = trigger {
-                    if triggers.send(trigger).is_err() {
-                        return;
-                    }
+                if let Some(trigger) = trigger
+                    && triggers.send(trigger).is_err()
+                {
+                    return;
                 }
             }
         }
-        // Events were missed while the stream was down: relist and look at everything.
+        // Events were missed while the stream was down: relist and look at everything, and
+        // subscribe again from before that relist.
         tokio::time::sleep(Duration::from_secs(1)).await;
+        since = chrono::Utc::now().timestamp();
         if let Err(e) = ctx.engine.relist().await {
             tracing::warn!(error = %e, "cannot relist containers; will retry");
             continue;

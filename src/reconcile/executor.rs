@@ -124,13 +124,18 @@ impl Step<'_> {
                     message: "the container cannot be computed yet".into(),
                     database: false,
                 })?;
-                let id = ctx.engine.create_container(container).await.map_err(|e| {
-                    let reason = match e {
-                        crate::engine::Error::NameTaken { .. } => "NameTaken",
-                        _ => "CreateFailed",
-                    };
-                    container_failure(action, reason, e)
-                })?;
+                let id = match ctx.engine.create_container(container).await {
+                    Ok(id) => id,
+                    // The cache missed a container of ours; it is refreshed now and the next
+                    // round plans against the truth.
+                    Err(crate::engine::Error::CacheBehind { name }) => {
+                        return Ok(format!("found existing container {name}; planning again"));
+                    }
+                    Err(e @ crate::engine::Error::NameTaken { .. }) => {
+                        return Err(container_failure(action, "NameTaken", e));
+                    }
+                    Err(e) => return Err(container_failure(action, "CreateFailed", e)),
+                };
                 if *start {
                     ctx.engine
                         .start_container(&id)

@@ -39,6 +39,8 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error("observing the tenant databases failed: {0}")]
     ObserveDatabase(#[source] tenantdb::Error),
+    #[error("the reconcile panicked (a bug): {message}")]
+    Panicked { message: String },
     #[error("{action} failed: {message}")]
     Step {
         action: &'static str,
@@ -83,7 +85,11 @@ impl DatabaseCache {
         };
         let role = snapshot.roles.get(uid).map(|r| RoleState {
             verifier: r.verifier.clone(),
-            settings_ok: r.can_login && r.has_connect && r.search_path_ok,
+            settings_ok: r.can_login
+                && r.has_connect
+                && r.search_path_ok
+                && r.attributes_ok
+                && r.statement_timeout_ok,
         });
         let schema = snapshot.schemas.get(uid).map(|s| SchemaState {
             owned_by_role: s.owned_by_tenant_role,

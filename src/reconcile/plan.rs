@@ -210,10 +210,10 @@ fn plan_containers(desired: &Desired, observed: &Observed) -> Vec<Action> {
             }
             actions.push(Action::StartContainer { id });
         }
-        (DesiredState::Running, RunState::Running) => {
-            if !primary.networks.contains(&container.network) {
-                actions.push(Action::ConnectNetwork { id });
-            }
+        (DesiredState::Running, RunState::Running)
+            if !primary.networks.contains(&container.network) =>
+        {
+            actions.push(Action::ConnectNetwork { id });
         }
         (DesiredState::Stopped, RunState::Running | RunState::Restarting | RunState::Paused) => {
             actions.push(Action::StopContainer { id });

@@ -138,10 +138,10 @@ impl Store {
         let current = fetch_for_update(&mut tx, name).await?;
         let outcome = match current {
             None => {
-                if let Some(sent) = &tenant.metadata.resource_version {
-                    if !sent.is_empty() {
-                        return Err(Error::VersionOnCreate { name: name.clone() });
-                    }
+                if let Some(sent) = &tenant.metadata.resource_version
+                    && !sent.is_empty()
+                {
+                    return Err(Error::VersionOnCreate { name: name.clone() });
                 }
                 let uid = uuid::Uuid::new_v4().simple().to_string();
                 sqlx::query(
@@ -166,14 +166,15 @@ impl Store {
                     return Err(Error::BeingDeleted { name: name.clone() });
                 }
                 let stored_version = meta.resource_version.clone().unwrap_or_default();
-                if let Some(sent) = &tenant.metadata.resource_version {
-                    if !sent.is_empty() && *sent != stored_version {
-                        return Err(Error::Conflict {
-                            name: name.clone(),
-                            sent: sent.clone(),
-                            current: stored_version,
-                        });
-                    }
+                if let Some(sent) = &tenant.metadata.resource_version
+                    && !sent.is_empty()
+                    && *sent != stored_version
+                {
+                    return Err(Error::Conflict {
+                        name: name.clone(),
+                        sent: sent.clone(),
+                        current: stored_version,
+                    });
                 }
                 let spec_changed = current.spec != tenant.spec;
                 let owner = tenant.metadata.owner.clone().or(meta.owner.clone());
@@ -221,6 +222,13 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(tenant_from_row).collect()
+    }
+
+    /// The names of all tenants, one cheap query.
+    pub async fn names(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT name FROM tenants ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// The uids of all tenants (orphan detection), one cheap query.
@@ -274,12 +282,12 @@ async fn fetch_for_update(
 }
 
 fn map_unique(error: sqlx::Error, subdomain: &str) -> Error {
-    if let sqlx::Error::Database(db) = &error {
-        if db.constraint() == Some("tenants_subdomain_key") {
-            return Error::SubdomainTaken {
-                subdomain: subdomain.to_owned(),
-            };
-        }
+    if let sqlx::Error::Database(db) = &error
+        && db.constraint() == Some("tenants_subdomain_key")
+    {
+        return Error::SubdomainTaken {
+            subdomain: subdomain.to_owned(),
+        };
     }
     Error::Database(error)
 }

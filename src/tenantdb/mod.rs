@@ -390,9 +390,6 @@ impl TenantDb {
 
 /// Takes [`DATABASE_ACL_LOCK`] until the end of the current transaction.
 async fn lock_database_acl(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    if std::env::var_os("NOLOCK").is_some() {
-        return Ok(());
-    }
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(DATABASE_ACL_LOCK)
         .execute(conn)

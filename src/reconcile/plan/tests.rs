@@ -474,10 +474,8 @@ prop_compose! {
                 if primary_taken { continue; }
                 primary_taken = true;
             }
-            if good_hash {
-                if let Some(d) = container_for(&world, &running_spec()) {
-                    container.spec_hash = Some(d.spec_hash());
-                }
+            if let Some(d) = container_for(&world, &running_spec()).filter(|_| good_hash) {
+                container.spec_hash = Some(d.spec_hash());
             }
             world.containers.push(container);
         }
