@@ -429,6 +429,28 @@ mod tests {
     }
 
     #[test]
+    fn a_config_file_sets_nested_fields_and_durations() {
+        let dir = std::env::temp_dir().join(format!("tenantd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tenantd.yaml");
+        std::fs::write(
+            &path,
+            "network: tenants\nresync_period: 2m\ndefault_resources:\n  memory: 512Mi\n  cpus: \"1\"\n  pids: 100\nhealthcheck:\n  test: [CMD, /app, health]\n  interval: 3s\n",
+        )
+        .unwrap();
+        let config = Config::from_file(&path).unwrap();
+        assert_eq!(config.network, "tenants");
+        assert_eq!(config.resync_period, Duration::from_secs(120));
+        assert_eq!(config.default_resources.memory.bytes(), 512 << 20);
+        assert_eq!(config.healthcheck.interval, Duration::from_secs(3));
+        assert_eq!(config.healthcheck.retries, 3, "unset nested fields keep their defaults");
+        std::fs::write(&path, "netwrok: typo\n").unwrap();
+        let err = Config::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("netwrok"), "unknown fields are errors: {err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn default_config_passes_its_own_checks() {
         Config::default().check().expect("defaults must be valid");
     }
