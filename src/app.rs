@@ -111,7 +111,14 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let ctx = build_context(&config).await?;
+    let mut shutdown = Box::pin(shutdown);
+    let ctx = tokio::select! {
+        ctx = build_context(&config) => ctx?,
+        _ = &mut shutdown => {
+            tracing::info!("stopped during startup; nothing was in flight");
+            return Ok(());
+        }
+    };
     let controller = Controller::new(ctx.clone(), controller_config(&config));
     let ready = controller.readiness();
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -142,21 +149,23 @@ pub async fn serve(
     Ok(())
 }
 
-/// Completes on SIGTERM or ctrl-c.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Completes on SIGTERM or ctrl-c. The handlers are installed when this is called (not when
+/// the future is first polled), so a signal during startup is neither lost nor fatal.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    let ctrl_c = tokio::spawn(tokio::signal::ctrl_c());
+    async move {
+        let term = async {
+            match term {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("ctrl-c received"),
+            _ = term => tracing::info!("SIGTERM received"),
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("ctrl-c received"),
-        _ = term => tracing::info!("SIGTERM received"),
     }
 }

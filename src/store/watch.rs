@@ -49,6 +49,10 @@ fn async_stream(pool: sqlx::PgPool) -> impl Stream<Item = WatchEvent> + Send + '
             if let Err(e) = listener.listen(CHANNEL).await {
                 tracing::warn!(error = %e, "LISTEN failed; retrying");
                 tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+                if tx.is_closed() {
+                    return;
+                }
                 continue;
             }
             delay = Duration::from_millis(100);
