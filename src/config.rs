@@ -443,7 +443,10 @@ mod tests {
         assert_eq!(config.resync_period, Duration::from_secs(120));
         assert_eq!(config.default_resources.memory.bytes(), 512 << 20);
         assert_eq!(config.healthcheck.interval, Duration::from_secs(3));
-        assert_eq!(config.healthcheck.retries, 3, "unset nested fields keep their defaults");
+        assert_eq!(
+            config.healthcheck.retries, 3,
+            "unset nested fields keep their defaults"
+        );
         std::fs::write(&path, "netwrok: typo\n").unwrap();
         let err = Config::from_file(&path).unwrap_err().to_string();
         assert!(err.contains("netwrok"), "unknown fields are errors: {err}");

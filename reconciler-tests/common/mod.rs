@@ -380,8 +380,15 @@ impl World {
 
 impl Drop for World {
     /// A failed test still leaves no containers running on the engine.
+    ///
+    /// The controller is stopped first: left running until the runtime shuts down, it would
+    /// re-create (heal) the containers removed here.
     fn drop(&mut self) {
-        if self.controller.is_some() {
+        if let Some((_, handle)) = self.controller.take() {
+            // Aborting drops the controller's future and with it its workers, but only at
+            // their next await; a Docker call already sent still completes. Let both settle.
+            handle.abort();
+            std::thread::sleep(Duration::from_millis(500));
             self.remove_engine_objects();
         }
     }

@@ -97,16 +97,24 @@ impl DatabaseCache {
         (role, schema)
     }
 
-    /// Uids that have a schema or role but are not in `known`: never dropped, only reported.
+    /// Uids that have a schema or role in this database but no tenant in `known`: never
+    /// dropped, only reported. Roles are cluster-wide, so a role counts as this database's
+    /// only when it may connect to it (PUBLIC may not); another tenantd database's roles on the
+    /// same server are not orphans here.
     pub fn orphans(&self, known: &std::collections::HashSet<String>) -> Vec<String> {
         let snapshot = self.snapshot.read().expect("never poisoned");
         let Some(snapshot) = snapshot.as_ref() else {
             return vec![];
         };
+        let roles_here = snapshot
+            .roles
+            .iter()
+            .filter(|(_, role)| role.has_connect)
+            .map(|(uid, _)| uid);
         let mut orphans: Vec<String> = snapshot
             .schemas
             .keys()
-            .chain(snapshot.roles.keys())
+            .chain(roles_here)
             .filter(|uid| !known.contains(*uid))
             .cloned()
             .collect();
