@@ -96,6 +96,16 @@ pub async fn build_context(config: &Config) -> anyhow::Result<Arc<Context>> {
     }))
 }
 
+pub fn api_config(config: &Config) -> crate::api::ApiConfig {
+    crate::api::ApiConfig {
+        admin_tokens: config.admin_tokens.clone(),
+        body_limit_bytes: config.api_body_limit_bytes,
+        request_timeout: config.api_request_timeout,
+        write_rate_per_second: config.api_write_rate,
+        write_burst: config.api_write_burst,
+    }
+}
+
 pub fn controller_config(config: &Config) -> ControllerConfig {
     ControllerConfig {
         concurrency: config.concurrency,
@@ -124,11 +134,15 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
-    tracing::info!(address = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
+    tracing::info!(address = %listener.local_addr()?, "serving the API under /api/v1, /healthz, /readyz and /metrics");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut http_stop = stop_rx.clone();
+    let api = crate::api::router(
+        crate::api::ApiState::new(ctx.clone(), &api_config(&config), stop_rx.clone()),
+        config.api_body_limit_bytes,
+    );
+    let app = crate::server::router(crate::server::ServerState { ctx, ready }).merge(api);
     let http = tokio::spawn(async move {
-        let app = crate::server::router(crate::server::ServerState { ctx, ready });
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = http_stop.wait_for(|stop| *stop).await;

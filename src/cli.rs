@@ -42,6 +42,10 @@ pub enum Command {
         #[arg(short = 'f', long = "filename", required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print the JSON Schema of a Tenant document (for editors; committed as specs/tenant.schema.json).
+    ///
+    /// Example: tenantd schema > specs/tenant.schema.json
+    Schema,
     /// Mark tenants for deletion; the reconciler tears them down per their deletionPolicy.
     ///
     /// Example: tenantd delete acme-lab
@@ -68,12 +72,18 @@ pub fn init_tracing(format: LogFormat) {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Schema = cli.command {
+        let schema = crate::api::openapi::tenant_schema();
+        println!("{}", serde_json::to_string_pretty(&schema)?);
+        return Ok(());
+    }
     let config = Config::load(cli.config.as_deref())?;
     init_tracing(config.log_format);
     match cli.command {
         Command::Serve => crate::app::serve(config, crate::app::shutdown_signal()).await,
         Command::Apply { files } => apply(&config, &files).await,
         Command::Delete { names } => delete(&config, &names).await,
+        Command::Schema => unreachable!("handled before the config is loaded"),
     }
 }
 

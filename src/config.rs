@@ -86,8 +86,18 @@ pub struct Config {
     pub registry_auth: Option<RegistryAuth>,
     /// Extra labels put on every tenant container (e.g. Traefik entrypoints or TLS resolvers).
     pub extra_labels: BTreeMap<String, String>,
-    /// Address of the HTTP listener (`/healthz`, `/readyz`, `/metrics`).
+    /// Address of the HTTP listener (API, `/healthz`, `/readyz`, `/metrics`).
     pub listen: SocketAddr,
+    /// Bearer tokens that may use the API as admins (compared in constant time).
+    pub admin_tokens: Vec<String>,
+    /// Largest request body the API accepts.
+    pub api_body_limit_bytes: usize,
+    /// A request whose response has not started by then gets 408.
+    #[serde(deserialize_with = "duration")]
+    pub api_request_timeout: Duration,
+    /// Writes per second each caller may make (a token bucket), and the burst it may save up.
+    pub api_write_rate: f64,
+    pub api_write_burst: f64,
     /// `text` or `json`.
     pub log_format: LogFormat,
 }
@@ -179,6 +189,11 @@ impl Default for Config {
             registry_auth: None,
             extra_labels: BTreeMap::new(),
             listen: "127.0.0.1:8080".parse().expect("a literal socket address"),
+            admin_tokens: Vec::new(),
+            api_body_limit_bytes: 256 * 1024,
+            api_request_timeout: Duration::from_secs(30),
+            api_write_rate: 20.0,
+            api_write_burst: 40.0,
             log_format: LogFormat::Text,
         }
     }
@@ -285,6 +300,23 @@ impl Config {
         if let Some(v) = lookup("TENANTD_LISTEN") {
             self.listen = parsed("TENANTD_LISTEN", v)?;
         }
+        if let Some(v) = lookup("TENANTD_ADMIN_TOKENS") {
+            self.admin_tokens = v
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = lookup("TENANTD_API_WRITE_RATE") {
+            self.api_write_rate = parsed("TENANTD_API_WRITE_RATE", v)?;
+        }
+        if let Some(v) = lookup("TENANTD_API_WRITE_BURST") {
+            self.api_write_burst = parsed("TENANTD_API_WRITE_BURST", v)?;
+        }
+        if let Some(v) = lookup("TENANTD_API_BODY_LIMIT_BYTES") {
+            self.api_body_limit_bytes = parsed("TENANTD_API_BODY_LIMIT_BYTES", v)?;
+        }
         if let Some(v) = lookup("TENANTD_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "text" => LogFormat::Text,
@@ -302,6 +334,7 @@ impl Config {
 
     /// Rejects values that would only fail later, deep inside a reconcile.
     pub fn check(&self) -> Result<()> {
+        // Named so error messages can say which field is wrong.
         let invalid = |field, message: &str| {
             Err(Error::Invalid {
                 field,
@@ -359,6 +392,15 @@ impl Config {
         }
         if !(16..=4096).contains(&self.default_resources.pids) {
             return invalid("default_resources.pids", "must be between 16 and 4096");
+        }
+        if self.admin_tokens.iter().any(|t| t.len() < 16) {
+            return invalid("admin_tokens", "each token must be at least 16 characters");
+        }
+        if self.api_write_rate <= 0.0 || self.api_write_burst < 1.0 {
+            return invalid(
+                "api_write_rate",
+                "the rate must be above 0 and the burst at least 1",
+            );
         }
         if self.tenant_connection_limit < 1 {
             return invalid("tenant_connection_limit", "must be at least 1");

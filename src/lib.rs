@@ -6,9 +6,11 @@
 //! - [`engine`]: Docker through bollard, and the observed-state cache.
 //! - [`tenantdb`]: per-tenant Postgres schema and role.
 //! - [`reconcile`]: the pure planner, the executor and the controller runtime.
+//! - [`api`]: the HTTP API under `/api/v1`.
 //! - [`server`], [`metrics`]: the HTTP listener of `tenantd serve`.
 //! - [`config`], [`app`], [`cli`]: configuration, wiring, and the command line.
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -21,6 +21,7 @@ pub struct ServerState {
     pub ready: Arc<AtomicBool>,
 }
 
+/// Health, readiness and metrics; merge the API router into it for `tenantd serve`.
 pub fn router(state: ServerState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

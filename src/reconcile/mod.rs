@@ -216,6 +216,94 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome> {
     })
 }
 
+/// The steps the reconciler would take for `tenant` as given (for dry runs and diffs), from the
+/// current observation. Steps that depend on earlier ones (a password not generated yet, a
+/// network or image not there yet) are planned as if those had succeeded, so the preview
+/// shows the whole way to convergence.
+pub async fn preview(ctx: &Context, tenant: &Tenant) -> Result<Vec<plan::Action>> {
+    let known_uid = tenant.metadata.uid.clone();
+    let uid = known_uid.clone().unwrap_or_else(|| "0".repeat(32));
+    let credentials = match &known_uid {
+        Some(uid) => ctx.store.credentials(uid).await?,
+        None => None,
+    };
+    let mut observed = observe(ctx, tenant, &uid, credentials.as_ref());
+    let mut first = Vec::new();
+    let credentials = credentials.unwrap_or_else(|| {
+        first.push(plan::Action::GenerateCredentials);
+        Credentials {
+            password: String::new(),
+            verifier: "(to be generated)".into(),
+        }
+    });
+    observed.credentials_verifier = Some(credentials.verifier.clone());
+    if !observed.network_exists {
+        first.push(plan::Action::EnsureNetwork);
+        observed.network_exists = true;
+    }
+    if observed.image_id.is_none()
+        && tenant.spec.image_pull_policy != crate::resource::ImagePullPolicy::Never
+    {
+        first.push(plan::Action::PullImage);
+        observed.image_id = Some("(to be pulled)".into());
+    }
+    let database_host = ctx
+        .platform
+        .database_host
+        .clone()
+        .or_else(|| ctx.engine.network().and_then(|n| n.gateway))
+        .unwrap_or_else(|| "(network gateway)".into());
+    let mut desired = desired_of(ctx, tenant, &uid, &observed, Some(&credentials));
+    if desired.container.is_none()
+        && let Some(image_id) = &observed.image_id
+    {
+        desired.container = Some(desired::desired_container(
+            &ctx.platform,
+            tenant,
+            &uid,
+            &credentials,
+            &database_host,
+            image_id,
+        ));
+    }
+    first.extend(plan::plan(Some(&desired), &observed));
+    Ok(first)
+}
+
+/// One line for a person about what an action does.
+pub fn describe(action: &plan::Action) -> String {
+    use plan::{Action, RemoveReason};
+    let short = |id: &str| id[..id.len().min(12)].to_owned();
+    match action {
+        Action::GenerateCredentials => "generate the tenant's database password".into(),
+        Action::CreateRole => "create (or repair) the tenant's database role".into(),
+        Action::SetRolePassword => "set the role's password back to the stored one".into(),
+        Action::CreateSchema => "create (or repair) the tenant's schema".into(),
+        Action::EnsureNetwork => "create the tenant network".into(),
+        Action::PullImage => "pull the image".into(),
+        Action::CreateContainer { start: true } => "create the container and start it".into(),
+        Action::CreateContainer { start: false } => "create the container (stopped)".into(),
+        Action::StartContainer { id } => format!("start container {}", short(id)),
+        Action::StopContainer { id } => format!("stop container {}", short(id)),
+        Action::ConnectNetwork { id } => {
+            format!("reconnect container {} to the network", short(id))
+        }
+        Action::RemoveContainer { id, reason } => format!(
+            "remove container {} ({})",
+            short(id),
+            match reason {
+                RemoveReason::Outdated => "it differs from the spec: replaced",
+                RemoveReason::Stray => "left over from an earlier incarnation",
+                RemoveReason::Dead => "dead",
+                RemoveReason::Teardown => "teardown",
+            }
+        ),
+        Action::BackupDatabase => "back up the schema with pg_dump".into(),
+        Action::DropDatabase => "drop the schema, its objects and the role".into(),
+        Action::Finalize => "remove the tenant".into(),
+    }
+}
+
 async fn reconcile_orphan(ctx: &Context, name: &str) -> Result<Outcome> {
     let observed = Observed {
         containers: ctx.engine.containers_of(name),

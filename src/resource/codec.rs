@@ -301,6 +301,7 @@ mod tests {
                 deletion_timestamp: None,
                 finalizers: vec!["tenantd.io/teardown".into()],
                 owner: Some("ana@example.test".into()),
+                source: Some("file:specs/acme-lab.yaml".into()),
             },
             spec: TenantSpec {
                 subdomain: Some("acme".into()),

@@ -14,6 +14,7 @@ mod validate;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use codec::{MAX_INPUT_BYTES, ParseError, parse_documents, to_yaml};
@@ -31,7 +32,7 @@ pub const KIND: &str = "Tenant";
 pub const FINALIZER: &str = "tenantd.io/teardown";
 
 /// One tenant: desired state in `spec`, observed state in `status`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tenant {
     pub api_version: String,
@@ -46,7 +47,7 @@ pub struct Tenant {
 /// Identity and bookkeeping. Only `name` and `labels` are set by writers; the store fills
 /// in the rest and ignores what a writer sends for them, except `resourceVersion`, which
 /// is the precondition for an optimistic-concurrency write.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectMeta {
     /// RFC 1123 label, at most 40 characters; immutable; the tenant's identity.
@@ -72,11 +73,15 @@ pub struct ObjectMeta {
     /// The user who owns the tenant, if any (web accounts); admins see all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Set by the server: `file:<path>` when the tenant was applied from the watched specs/
+    /// directory, which then owns it (other writers are refused unless they force).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// What the tenant should look like. Every field is optional in YAML; defaults come
 /// from the platform's config (image, resources) or from the types here.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantSpec {
     /// Unique host label under the base domain; defaults to the name.
@@ -108,7 +113,7 @@ impl TenantSpec {
 }
 
 /// Resource limits; unset fields take the platform's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,7 +125,7 @@ pub struct ResourceSpec {
 }
 
 /// Database behaviour.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DatabaseSpec {
     #[serde(default)]
@@ -128,7 +133,7 @@ pub struct DatabaseSpec {
 }
 
 /// When to pull the image (Kubernetes semantics).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum ImagePullPolicy {
     /// Pull on every reconcile that creates a container, and when the resolved ID is checked.
     Always,
@@ -140,7 +145,7 @@ pub enum ImagePullPolicy {
 }
 
 /// Whether the tenant's container should run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum DesiredState {
     #[default]
     Running,
@@ -149,7 +154,7 @@ pub enum DesiredState {
 }
 
 /// What happens to the tenant's schema and role on delete.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum DeletionPolicy {
     /// Drop the schema, everything in it, and the role.
     #[default]
@@ -161,7 +166,7 @@ pub enum DeletionPolicy {
 }
 
 /// Observed state, written only by the reconciler.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenantStatus {
     pub phase: Phase,
@@ -187,7 +192,7 @@ impl TenantStatus {
 }
 
 /// The lifecycle summary shown to people; conditions carry the detail.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum Phase {
     /// Accepted, not yet acted on.
     #[default]
@@ -234,7 +239,7 @@ pub mod condition {
 }
 
 /// One aspect of the tenant's health, Kubernetes-style.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Condition {
     #[serde(rename = "type")]
@@ -248,7 +253,7 @@ pub struct Condition {
     pub last_transition_time: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum ConditionStatus {
     True,
     False,

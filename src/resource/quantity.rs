@@ -404,6 +404,36 @@ impl<'a> Decimal<'a> {
     }
 }
 
+impl schemars::JsonSchema for Memory {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Memory".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A byte size: 512Mi, 1Gi, 64M, or a plain number of bytes.",
+            "type": ["string", "integer"],
+            "pattern": "^[0-9]+(\\.[0-9]+)?([KkMGTPE]i?)?$",
+            "examples": ["512Mi", "1Gi"]
+        })
+    }
+}
+
+impl schemars::JsonSchema for Cpus {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Cpus".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "CPUs: a number such as 0.5 or 2, or millicores such as 500m.",
+            "type": ["string", "number"],
+            "pattern": "^[0-9]+(\\.[0-9]+)?m?$",
+            "examples": ["0.5", "2", "500m"]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,21 @@
 //! - Callers validated the resource ([`crate::resource::validate`]); the store checks only
 //!   what needs the database to check.
 
+/// `SELECT` of a tenant row with its status, followed by the literal tail (a static string,
+/// so sqlx sees no dynamic SQL).
+macro_rules! select_tenants {
+    ($tail:literal) => {
+        concat!(
+            "SELECT t.name, t.uid, t.subdomain, t.spec, t.labels, t.owner, t.generation, ",
+            "t.resource_version, t.created_at, t.deletion_timestamp, t.finalizers, t.source, ",
+            "s.status, greatest(t.resource_version, s.resource_version) AS change_version ",
+            "FROM tenants t LEFT JOIN tenant_status s ON s.name = t.name ",
+            $tail
+        )
+    };
+}
+
+mod changes;
 mod credentials;
 mod events;
 mod status;
@@ -24,6 +39,7 @@ use sqlx::{Postgres, Row, Transaction};
 
 use crate::resource::{API_VERSION, FINALIZER, KIND, ObjectMeta, Tenant, TenantSpec, TenantStatus};
 
+pub use changes::Change;
 pub use credentials::Credentials;
 pub use events::{Event, EventOutcome};
 pub use watch::{WatchEvent, watch_tenants};
@@ -50,6 +66,14 @@ pub enum Error {
     SubdomainTaken { subdomain: String },
     #[error("tenant {name} is being deleted; wait until it is gone before applying it again")]
     BeingDeleted { name: String },
+    #[error(
+        "tenant {name} is managed by {source_file}; edit that file (or force the write to take it over)"
+    )]
+    OwnedByFile { name: String, source_file: String },
+    #[error(
+        "tenant {name} exists and was not applied from a file; the specs/ sync leaves it alone"
+    )]
+    NotFromFiles { name: String },
     #[error("tenant {name} not found")]
     NotFound { name: String },
     #[error("stored data for tenant {name} is unreadable: {message}")]
@@ -76,23 +100,19 @@ impl ApplyOutcome {
     }
 }
 
+/// Who is writing, for ownership by source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// `Some("file:<path>")` for the specs/ directory sync; `None` for API, CLI and web.
+    pub source: Option<String>,
+    /// Write even if another source owns the tenant, and take it over.
+    pub force: bool,
+}
+
 /// The platform database.
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
-}
-
-/// `SELECT` of a tenant row with its status, followed by the literal tail (a static string,
-/// so sqlx sees no dynamic SQL).
-macro_rules! select_tenants {
-    ($tail:literal) => {
-        concat!(
-            "SELECT t.name, t.uid, t.subdomain, t.spec, t.labels, t.owner, t.generation, ",
-            "t.resource_version, t.created_at, t.deletion_timestamp, t.finalizers, s.status ",
-            "FROM tenants t LEFT JOIN tenant_status s ON s.name = t.name ",
-            $tail
-        )
-    };
 }
 
 impl Store {
@@ -129,6 +149,16 @@ impl Store {
     /// `metadata.resourceVersion`, when set, must equal the stored one. Server-owned
     /// metadata in the input (uid, generation, timestamps, finalizers) is ignored.
     pub async fn apply(&self, tenant: &Tenant) -> Result<(ApplyOutcome, Tenant)> {
+        self.apply_with(tenant, &ApplyOptions::default()).await
+    }
+
+    /// [`Store::apply`] on behalf of a source. A tenant applied from a file belongs to that
+    /// file: another source's write is refused with [`Error::OwnedByFile`] unless forced.
+    pub async fn apply_with(
+        &self,
+        tenant: &Tenant,
+        options: &ApplyOptions,
+    ) -> Result<(ApplyOutcome, Tenant)> {
         let name = &tenant.metadata.name;
         let spec_json = serde_json::to_value(&tenant.spec).expect("a TenantSpec always serializes");
         let labels_json =
@@ -145,8 +175,8 @@ impl Store {
                 }
                 let uid = uuid::Uuid::new_v4().simple().to_string();
                 sqlx::query(
-                    "INSERT INTO tenants (name, uid, subdomain, spec, labels, owner, finalizers) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO tenants (name, uid, subdomain, spec, labels, owner, finalizers, source) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(name)
                 .bind(&uid)
@@ -155,6 +185,7 @@ impl Store {
                 .bind(&labels_json)
                 .bind(&tenant.metadata.owner)
                 .bind(vec![FINALIZER.to_owned()])
+                .bind(&options.source)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| map_unique(e, &subdomain))?;
@@ -164,6 +195,15 @@ impl Store {
                 let meta = &current.metadata;
                 if meta.deletion_timestamp.is_some() {
                     return Err(Error::BeingDeleted { name: name.clone() });
+                }
+                if meta.source != options.source && !options.force {
+                    return Err(match &meta.source {
+                        Some(owning_file) => Error::OwnedByFile {
+                            name: name.clone(),
+                            source_file: owning_file.trim_start_matches("file:").to_owned(),
+                        },
+                        None => Error::NotFromFiles { name: name.clone() },
+                    });
                 }
                 let stored_version = meta.resource_version.clone().unwrap_or_default();
                 if let Some(sent) = &tenant.metadata.resource_version
@@ -178,12 +218,18 @@ impl Store {
                 }
                 let spec_changed = current.spec != tenant.spec;
                 let owner = tenant.metadata.owner.clone().or(meta.owner.clone());
-                if !spec_changed && meta.labels == tenant.metadata.labels && owner == meta.owner {
+                // A forced write by another source takes the tenant over (and frees it from its file).
+                let source = options.source.clone();
+                if !spec_changed
+                    && meta.labels == tenant.metadata.labels
+                    && owner == meta.owner
+                    && source == meta.source
+                {
                     ApplyOutcome::Unchanged
                 } else {
                     sqlx::query(
                         "UPDATE tenants SET spec = $2, labels = $3, owner = $4, subdomain = $5, \
-                         generation = generation + $6, \
+                         generation = generation + $6, source = $7, \
                          resource_version = nextval('tenant_resource_version') WHERE name = $1",
                     )
                     .bind(name)
@@ -192,6 +238,7 @@ impl Store {
                     .bind(&owner)
                     .bind(&subdomain)
                     .bind(i64::from(spec_changed))
+                    .bind(&source)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| map_unique(e, &subdomain))?;
@@ -292,7 +339,7 @@ fn map_unique(error: sqlx::Error, subdomain: &str) -> Error {
     Error::Database(error)
 }
 
-fn tenant_from_row(row: &sqlx::postgres::PgRow) -> Result<Tenant> {
+pub(crate) fn tenant_from_row(row: &sqlx::postgres::PgRow) -> Result<Tenant> {
     let name: String = row.try_get("name")?;
     let corrupt = |message: String| Error::Corrupt {
         name: name.clone(),
@@ -321,6 +368,7 @@ fn tenant_from_row(row: &sqlx::postgres::PgRow) -> Result<Tenant> {
             deletion_timestamp: row.try_get("deletion_timestamp")?,
             finalizers: row.try_get("finalizers")?,
             owner: row.try_get("owner")?,
+            source: row.try_get("source")?,
             name,
         },
         spec,
