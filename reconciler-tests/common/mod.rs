@@ -22,6 +22,8 @@ use tokio::task::JoinHandle;
 
 pub const TEST_IMAGE: &str = "tenantd-testapp:latest";
 pub const TEST_IMAGE_V2: &str = "tenantd-testapp:v2";
+/// The admin bearer token of [`World::serve_api`].
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// The superuser URL of the test cluster, from `./scripts/test`.
 pub fn admin_url() -> String {
@@ -297,6 +299,41 @@ impl World {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("{url} did not answer: {last_error:?}");
+    }
+
+    /// Serves the API (and health/metrics) of this world on 127.0.0.1:0 with the admin token
+    /// [`ADMIN_TOKEN`]; returns its base URL (`http://127.0.0.1:port`). It stops with the test.
+    pub async fn serve_api(&self) -> String {
+        self.serve_api_with(tenantd::app::api_config(&self.api_test_config()))
+            .await
+    }
+
+    /// The config the API is served with in tests: one admin token.
+    pub fn api_test_config(&self) -> Config {
+        Config {
+            admin_tokens: vec![ADMIN_TOKEN.to_owned()],
+            ..self.config.clone()
+        }
+    }
+
+    /// Like [`World::serve_api`] with explicit API limits.
+    pub async fn serve_api_with(&self, api: tenantd::api::ApiConfig) -> String {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        // Kept alive for the test's duration: dropping the sender would end watch streams.
+        std::mem::forget(stop);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let limit = api.body_limit_bytes;
+        let app = tenantd::server::router(tenantd::server::ServerState {
+            ctx: self.ctx.clone(),
+            ready: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        })
+        .merge(tenantd::api::router(
+            tenantd::api::ApiState::new(self.ctx.clone(), &api, stopped),
+            limit,
+        ));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{address}")
     }
 
     /// Runs `docker` with arguments (never a shell), asserting success.

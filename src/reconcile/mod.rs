@@ -78,6 +78,11 @@ impl DatabaseCache {
         Ok(changed)
     }
 
+    /// Whether a snapshot was taken yet.
+    pub fn is_loaded(&self) -> bool {
+        self.snapshot.read().expect("never poisoned").is_some()
+    }
+
     fn tenant(&self, uid: &str) -> (Option<RoleState>, Option<SchemaState>) {
         let snapshot = self.snapshot.read().expect("never poisoned");
         let Some(snapshot) = snapshot.as_ref() else {
@@ -221,6 +226,16 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome> {
 /// network or image not there yet) are planned as if those had succeeded, so the preview
 /// shows the whole way to convergence.
 pub async fn preview(ctx: &Context, tenant: &Tenant) -> Result<Vec<plan::Action>> {
+    // A server that has not observed yet (or runs without the controller) looks first.
+    if !ctx.engine.is_synced() {
+        ctx.engine.relist().await.map_err(|e| Error::Step {
+            action: "Observe",
+            message: e.to_string(),
+        })?;
+    }
+    if !ctx.database.is_loaded() {
+        ctx.database.refresh(&ctx.tenantdb).await?;
+    }
     let known_uid = tenant.metadata.uid.clone();
     let uid = known_uid.clone().unwrap_or_else(|| "0".repeat(32));
     let credentials = match &known_uid {

@@ -1,0 +1,585 @@
+//! The HTTP API over real HTTP, against real Postgres (and Docker where the reconciler runs):
+//! the resource lifecycle, optimistic concurrency, dry runs, bad input refused whole, auth,
+//! limits, the watch stream and the OpenAPI document.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ADMIN_TOKEN, World};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// A small client for the API under test.
+struct Api {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    fn new(base: String) -> Api {
+        Api {
+            base,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+        self.call_as(Some(ADMIN_TOKEN), method, path, body).await
+    }
+
+    async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+}
+
+fn tenant_json(world: &World, short: &str) -> Value {
+    serde_json::to_value(world.tenant(short)).unwrap()
+}
+
+/// Tenant rows and their resourceVersions: a refused request must leave this unchanged.
+async fn store_snapshot(world: &World) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT name, resource_version FROM tenants ORDER BY name")
+        .fetch_all(&world.admin)
+        .await
+        .unwrap()
+}
+
+/// Create, read, replace, patch, the verbs, the deployment log and delete, with the reconciler
+/// running; a stale resourceVersion gets 409; generation moves only with the spec.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_whole_resource_lifecycle_over_http() {
+    let world = World::start("api").await;
+    let api = Api::new(world.serve_api().await);
+    let name = world.name("life");
+    let body = tenant_json(&world, "life");
+
+    let (status, created) = api.put(&format!("/tenants/{name}"), &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["metadata"]["generation"], 1);
+    let first_version = created["metadata"]["resourceVersion"].clone();
+    world.wait_ready(&name).await;
+
+    let (status, fetched) = api.get(&format!("/tenants/{name}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched["status"]["phase"], "Ready");
+    assert_eq!(fetched["spec"]["env"]["GREETING"], "hello");
+
+    let (status, same) = api.put(&format!("/tenants/{name}"), &body).await;
+    assert_eq!(status, StatusCode::OK, "an identical PUT is accepted");
+    assert_eq!(
+        same["metadata"]["resourceVersion"], first_version,
+        "and writes nothing"
+    );
+
+    // Optimistic concurrency: a write naming the old version after someone else wrote.
+    let mut edited = fetched.clone();
+    edited["spec"]["env"]["GREETING"] = json!("changed");
+    let (status, replaced) = api.put(&format!("/tenants/{name}"), &edited).await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(replaced["metadata"]["generation"], 2);
+    let mut stale = fetched.clone();
+    stale["spec"]["env"]["GREETING"] = json!("lost update");
+    let (status, error) = api.put(&format!("/tenants/{name}"), &stale).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    assert_eq!(error["code"], "Conflict");
+    assert_eq!(error["field"], "metadata.resourceVersion");
+
+    let (status, patched) = api
+        .call(
+            Method::PATCH,
+            &format!("/tenants/{name}"),
+            Some(&json!({"metadata": {"labels": {"tier": "gold"}}, "spec": {"env": {"GREETING": null, "NEW": "1"}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["metadata"]["labels"]["tier"], "gold");
+    assert_eq!(patched["spec"]["env"], json!({"NEW": "1"}));
+    assert_eq!(patched["metadata"]["generation"], 3);
+    // Converge the edit first, so that the stop below is a reconcile of its own.
+    world.wait_ready(&name).await;
+
+    let (status, stopped) = api
+        .call(Method::POST, &format!("/tenants/{name}/stop"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    assert_eq!(stopped["spec"]["state"], "Stopped");
+    let mut expected = patched["spec"].clone();
+    expected["state"] = json!("Stopped");
+    assert_eq!(
+        stopped["spec"], expected,
+        "stop changes spec.state and nothing else"
+    );
+    world
+        .wait_phase(&name, tenantd::resource::Phase::Stopped)
+        .await;
+    let (_, started) = api
+        .call(Method::POST, &format!("/tenants/{name}/start"), None)
+        .await;
+    assert_eq!(started["spec"]["state"], "Running");
+    let (_, restarted) = api
+        .call(Method::POST, &format!("/tenants/{name}/restart"), None)
+        .await;
+    assert!(restarted["spec"]["restartedAt"].is_string());
+    world.wait_ready(&name).await;
+
+    let (status, events) = api.get(&format!("/tenants/{name}/events")).await;
+    assert_eq!(status, StatusCode::OK);
+    let actions: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "CreateContainer",
+        "StopContainer",
+        "StartContainer",
+        "CreateSchema",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+
+    let (status, deleting) = api
+        .call(Method::DELETE, &format!("/tenants/{name}"), None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{deleting}");
+    assert!(deleting["metadata"]["deletionTimestamp"].is_string());
+    world.wait_gone(&name).await;
+    let (status, gone) = api.get(&format!("/tenants/{name}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(gone["code"], "NotFound");
+    world.cleanup().await;
+}
+
+/// A dry run validates and returns the plan, and writes nothing: not for a new tenant, not
+/// for a change of an existing one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dry_run_returns_the_plan_and_changes_nothing() {
+    let world = World::start("dry").await;
+    let api = Api::new(world.serve_api().await);
+    let name = world.name("d");
+    let (status, preview) = api
+        .put(
+            &format!("/tenants/{name}?dryRun=true"),
+            &tenant_json(&world, "d"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{preview}");
+    assert_eq!(preview["outcome"], "created");
+    let steps: Vec<&str> = preview["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    for step in [
+        "GenerateCredentials",
+        "CreateRole",
+        "CreateSchema",
+        "CreateContainer",
+    ] {
+        assert!(steps.contains(&step), "{step} in {steps:?}");
+    }
+    assert_eq!(
+        api.get(&format!("/tenants/{name}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert!(store_snapshot(&world).await.is_empty());
+
+    world.apply(&world.tenant("d")).await;
+    world.wait_ready(&name).await;
+    let before = store_snapshot(&world).await;
+    let container_before = world.inspect(&name).await.unwrap().id;
+    let mut changed = tenant_json(&world, "d");
+    changed["spec"]["env"]["GREETING"] = json!("preview only");
+    let (status, preview) = api
+        .put(&format!("/tenants/{name}?dryRun=true"), &changed)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{preview}");
+    assert_eq!(preview["outcome"], "configured");
+    let steps: Vec<&str> = preview["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        vec!["RemoveContainer", "CreateContainer"],
+        "{preview}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store_snapshot(&world).await, before, "nothing was written");
+    assert_eq!(world.inspect(&name).await.unwrap().id, container_before);
+    let (status, delete_preview) = api
+        .call(
+            Method::DELETE,
+            &format!("/tenants/{name}?dryRun=true"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{delete_preview}");
+    assert_eq!(
+        store_snapshot(&world).await,
+        before,
+        "a dry-run delete writes nothing"
+    );
+    world.cleanup().await;
+}
+
+/// Bad input is refused whole with `{code, message, field}` and the store does not change:
+/// missing or wrong token, an oversized body, an unknown field, invalid names, a negative
+/// memory value, an env key that overrides an injected key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let world = World::without_controller("bad").await;
+    let api = Api::new(world.serve_api().await);
+    world.apply(&world.tenant("keep")).await;
+    let before = store_snapshot(&world).await;
+    let name = world.name("x");
+    let good = tenant_json(&world, "x");
+
+    let (status, missing) = api
+        .call_as(None, Method::PUT, &format!("/tenants/{name}"), Some(&good))
+        .await;
+    let (status_wrong, wrong) = api
+        .call_as(
+            Some("not-the-token"),
+            Method::PUT,
+            &format!("/tenants/{name}"),
+            Some(&good),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_wrong, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        missing, wrong,
+        "a wrong token reveals nothing a missing one does not"
+    );
+    assert_eq!(missing["code"], "Unauthorized");
+    let (status, _) = api
+        .call_as(
+            Some("not-the-token"),
+            Method::GET,
+            &format!("/tenants/{}", world.name("keep")),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "reads need the token too");
+
+    let mut huge = good.clone();
+    huge["spec"]["env"]["BIG"] = json!("x".repeat(400 * 1024));
+    let (status, error) = api.put(&format!("/tenants/{name}"), &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{error}");
+    assert_eq!(error["code"], "PayloadTooLarge");
+
+    let mut unknown = good.clone();
+    unknown["spec"]["resources"]["memroy"] = json!("1Gi");
+    let (status, error) = api.put(&format!("/tenants/{name}"), &unknown).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["field"], "memroy", "{error}");
+
+    for bad_name in [
+        "Acme".to_owned(),
+        "a".repeat(64),
+        "a;drop table x".to_owned(),
+        "../x".to_owned(),
+        "аcme".to_owned(), // Cyrillic а
+    ] {
+        let mut body = good.clone();
+        body["metadata"]["name"] = json!(bad_name);
+        let path = format!(
+            "/tenants/{}",
+            bad_name
+                .replace('/', "%2F")
+                .replace(' ', "%20")
+                .replace(';', "%3B")
+        );
+        let (status, error) = api.put(&path, &body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad_name}: {error}"
+        );
+        assert_eq!(error["code"], "Invalid", "{bad_name}");
+        assert_eq!(error["field"], "metadata.name", "{bad_name}: {error}");
+    }
+
+    let mut negative = good.clone();
+    negative["spec"]["resources"]["memory"] = json!("-512Mi");
+    let (status, error) = api.put(&format!("/tenants/{name}"), &negative).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("negative"),
+        "{error}"
+    );
+
+    let mut injected = good.clone();
+    injected["spec"]["env"]["DATABASE_URL"] = json!("postgres://evil");
+    let (status, error) = api.put(&format!("/tenants/{name}"), &injected).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["field"], "spec.env.DATABASE_URL");
+
+    let (status, error) = api
+        .call(
+            Method::PATCH,
+            &format!("/tenants/{}", world.name("keep")),
+            Some(&json!({"spec": {"resources": {"pids": 1}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["field"], "spec.resources.pids");
+
+    let (status, error) = api.get("/tenants?labelSelector=a%3Bdrop").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["field"], "labelSelector");
+
+    assert_eq!(
+        store_snapshot(&world).await,
+        before,
+        "no refused request changed anything"
+    );
+    world.cleanup().await;
+}
+
+/// Listing filters by label selector and phase and pages with `continue`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn list_filters_and_pages() {
+    let world = World::without_controller("list").await;
+    let api = Api::new(world.serve_api().await);
+    for (short, plan) in [
+        ("a", "standard"),
+        ("b", "free"),
+        ("c", "standard"),
+        ("d", "standard"),
+    ] {
+        let mut tenant = world.tenant(short);
+        tenant.metadata.labels.insert("plan".into(), plan.into());
+        world.apply(&tenant).await;
+    }
+    let (status, list) = api
+        .get("/tenants?labelSelector=plan%3Dstandard&limit=2")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let names = |list: &Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&list), vec![world.name("a"), world.name("c")]);
+    let token = list["continue"].as_str().expect("a next page").to_owned();
+    let (_, next) = api
+        .get(&format!(
+            "/tenants?labelSelector=plan%3Dstandard&limit=2&continue={token}"
+        ))
+        .await;
+    assert_eq!(names(&next), vec![world.name("d")]);
+    assert!(
+        next.get("continue").is_none(),
+        "the last page has no continue"
+    );
+    let (_, pending) = api.get("/tenants?phase=pending").await;
+    assert_eq!(names(&pending).len(), 4, "never reconciled is Pending");
+    let (_, ready) = api.get("/tenants?phase=Ready").await;
+    assert!(names(&ready).is_empty());
+    world.cleanup().await;
+}
+
+/// The watch stream sends changes as they happen, and resuming from a resourceVersion sends
+/// the ones missed, deletions included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_watch_streams_changes_and_resumes_from_a_resource_version() {
+    let world = World::without_controller("watch").await;
+    let base = world.serve_api().await;
+    let client = reqwest::Client::new();
+    let first = world.apply(&world.tenant("w1")).await;
+    let version: i64 = first.metadata.resource_version.unwrap().parse().unwrap();
+
+    // Missed while not watching: a new tenant and the deletion of the first one.
+    world.apply(&world.tenant("w2")).await;
+    assert!(
+        world
+            .ctx
+            .store
+            .request_delete(&world.name("w1"))
+            .await
+            .unwrap()
+    );
+    let uid = first.metadata.uid.unwrap();
+    assert!(
+        world
+            .ctx
+            .store
+            .finalize(&world.name("w1"), &uid)
+            .await
+            .unwrap()
+    );
+
+    let mut response = client
+        .get(format!(
+            "{base}/api/v1/watch/tenants?resourceVersion={version}"
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut seen = String::new();
+    let read_until = |needle: String| {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        (needle, deadline)
+    };
+    let (needle, deadline) = read_until(format!("\"name\":\"{}\"", world.name("w1")));
+    while !(seen.contains(&world.name("w2")) && seen.contains("DELETED") && seen.contains(&needle))
+    {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .expect("the missed changes arrive")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: MODIFIED"), "{seen}");
+
+    // Live: a change made now arrives on the open stream.
+    let mut third = world.tenant("w3");
+    third.metadata.labels.insert("live".into(), "yes".into());
+    world.apply(&third).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains(&world.name("w3")) {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .expect("a live change arrives")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    world.cleanup().await;
+}
+
+/// Writes beyond the caller's rate get 429 with Retry-After, in the API's error shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_beyond_the_rate_limit_get_429() {
+    let world = World::without_controller("rate").await;
+    let mut api_config = tenantd::app::api_config(&world.api_test_config());
+    api_config.write_rate_per_second = 0.5;
+    api_config.write_burst = 3.0;
+    let api = Api::new(world.serve_api_with(api_config).await);
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let short = format!("r{i}");
+        let (status, _) = api
+            .put(
+                &format!("/tenants/{}", world.name(&short)),
+                &tenant_json(&world, &short),
+            )
+            .await;
+        statuses.push(status);
+    }
+    assert_eq!(&statuses[..3], &[StatusCode::CREATED; 3]);
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS);
+    let (status, error) = api
+        .put(
+            &format!("/tenants/{}", world.name("r9")),
+            &tenant_json(&world, "r9"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(error["code"], "TooManyRequests");
+    let (status, _) = api.get("/tenants").await;
+    assert_eq!(status, StatusCode::OK, "reads are not rate-limited");
+    world.cleanup().await;
+}
+
+/// The OpenAPI document parses, describes the auth scheme, and every operation in it is
+/// served (answers with the API's own shapes, not the router's bare 404/405), while paths
+/// that are not in it are not served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_openapi_document_matches_the_routes() {
+    let world = World::without_controller("oapi").await;
+    let api = Api::new(world.serve_api().await);
+    let (status, document) = api.call_as(None, Method::GET, "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK, "the document is public");
+    assert_eq!(document["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(document["components"]["schemas"]["Tenant"].is_object());
+    let (status, schema) = api
+        .call_as(None, Method::GET, "/schema/tenant.json", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(schema["title"], "Tenant");
+
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() >= 8, "{paths:?}");
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, _) in item.as_object().unwrap() {
+            operations += 1;
+            let concrete = path.replace("{name}", "no-such-tenant");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            if path.starts_with("/watch/") {
+                // A stream: check that it opens, without reading it to the end.
+                let response = api
+                    .client
+                    .get(format!("{}/api/v1{concrete}", api.base))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::OK, "{path}");
+                continue;
+            }
+            let body = (method == Method::PUT).then(|| json!({}));
+            let (status, answer) = api.call(method.clone(), &concrete, body.as_ref()).await;
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            if status == StatusCode::NOT_FOUND {
+                assert_eq!(
+                    answer["code"], "NotFound",
+                    "{method} {path} is served: {answer}"
+                );
+            }
+        }
+    }
+    assert!(operations >= 11, "{operations} operations");
+    let (status, _) = api.get("/tenants/x/no-such-verb").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "undocumented paths are not served"
+    );
+    world.cleanup().await;
+}
