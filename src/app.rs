@@ -2,7 +2,8 @@
 //!
 //! # Guarantees
 //! - Startup fails early, with what to do, when Postgres or Docker cannot be reached.
-//! - [`serve`] returns only after the controller stopped and in-flight reconciles finished.
+//! - [`serve`] returns only after the controller stopped and in-flight reconciles finished,
+//!   and the specs folder sync (when `specs_dir` is set) finished its scan in progress.
 
 use std::future::Future;
 use std::str::FromStr;
@@ -17,6 +18,7 @@ use crate::engine::{Engine, Healthcheck};
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, Controller, ControllerConfig, DatabaseCache, Platform};
 use crate::store::Store;
+use crate::sync::{SyncConfig, Syncer};
 use crate::tenantdb::{TenantDb, TenantDbConfig};
 
 /// Connects everything the reconciler needs.
@@ -137,10 +139,30 @@ pub async fn serve(
     tracing::info!(address = %listener.local_addr()?, "serving the API under /api/v1, /healthz, /readyz and /metrics");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut http_stop = stop_rx.clone();
+    let syncer = config.specs_dir.as_ref().map(|dir| {
+        Syncer::new(
+            ctx.store.clone(),
+            SyncConfig::new(dir.clone(), config.specs_prune, config.specs_rescan_period),
+        )
+    });
     let api = crate::api::router(
-        crate::api::ApiState::new(ctx.clone(), &api_config(&config), stop_rx.clone()),
+        crate::api::ApiState::new(ctx.clone(), &api_config(&config), stop_rx.clone())
+            .with_sync(syncer.as_ref().map(Syncer::status)),
         config.api_body_limit_bytes,
     );
+    let sync = syncer.map(|syncer| {
+        let mut sync_stop = stop_rx.clone();
+        tokio::spawn(syncer.run(async move {
+            let _ = sync_stop.wait_for(|stop| *stop).await;
+        }))
+    });
+    // Read-only and safe to cancel, so it is not awaited at shutdown.
+    tokio::spawn({
+        let engine = ctx.engine.clone();
+        let stop = stop_rx.clone();
+        let period = config.metrics_sample_period;
+        async move { engine.run_stats_sampler(period, stop).await }
+    });
     let app = crate::server::router(crate::server::ServerState { ctx, ready }).merge(api);
     let http = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -160,6 +182,9 @@ pub async fn serve(
         })
         .await?;
     http.await.context("the HTTP task panicked")??;
+    if let Some(sync) = sync {
+        sync.await.context("the specs sync task panicked")?;
+    }
     Ok(())
 }
 

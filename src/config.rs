@@ -100,6 +100,17 @@ pub struct Config {
     pub api_write_burst: f64,
     /// `text` or `json`.
     pub log_format: LogFormat,
+    /// How often every running tenant container's CPU, memory and network are sampled for the
+    /// API's metrics history (one stats call per container per period); `0s` turns it off.
+    #[serde(deserialize_with = "duration")]
+    pub metrics_sample_period: Duration,
+    /// A folder of `*.yaml`/`*.yml` tenant files that `serve` watches and applies; off when unset.
+    pub specs_dir: Option<PathBuf>,
+    /// Delete tenants whose specs file was removed or no longer defines them.
+    pub specs_prune: bool,
+    /// The specs folder is scanned this often even when no change was noticed.
+    #[serde(deserialize_with = "duration")]
+    pub specs_rescan_period: Duration,
 }
 
 #[derive(Clone, Deserialize)]
@@ -195,6 +206,10 @@ impl Default for Config {
             api_write_rate: 20.0,
             api_write_burst: 40.0,
             log_format: LogFormat::Text,
+            metrics_sample_period: Duration::from_secs(15),
+            specs_dir: None,
+            specs_prune: false,
+            specs_rescan_period: Duration::from_secs(30),
         }
     }
 }
@@ -317,6 +332,27 @@ impl Config {
         if let Some(v) = lookup("TENANTD_API_BODY_LIMIT_BYTES") {
             self.api_body_limit_bytes = parsed("TENANTD_API_BODY_LIMIT_BYTES", v)?;
         }
+        if let Some(v) = lookup("TENANTD_SPECS_DIR") {
+            self.specs_dir = (!v.is_empty()).then(|| PathBuf::from(v));
+        }
+        if let Some(v) = lookup("TENANTD_SPECS_PRUNE") {
+            self.specs_prune = match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" | "" => false,
+                _ => {
+                    return Err(Error::Env {
+                        var: "TENANTD_SPECS_PRUNE",
+                        message: format!("must be true or false, got `{v}`"),
+                    });
+                }
+            };
+        }
+        if let Some(v) = lookup("TENANTD_SPECS_RESCAN_PERIOD") {
+            self.specs_rescan_period = duration_var("TENANTD_SPECS_RESCAN_PERIOD", v)?;
+        }
+        if let Some(v) = lookup("TENANTD_METRICS_SAMPLE_PERIOD") {
+            self.metrics_sample_period = duration_var("TENANTD_METRICS_SAMPLE_PERIOD", v)?;
+        }
         if let Some(v) = lookup("TENANTD_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "text" => LogFormat::Text,
@@ -405,6 +441,16 @@ impl Config {
         if self.tenant_connection_limit < 1 {
             return invalid("tenant_connection_limit", "must be at least 1");
         }
+        // Each period costs a stats call per running container; faster than once a second
+        // would load the engine for little insight.
+        if !self.metrics_sample_period.is_zero()
+            && self.metrics_sample_period < Duration::from_secs(1)
+        {
+            return invalid("metrics_sample_period", "must be 0s (off) or at least 1s");
+        }
+        if self.specs_rescan_period < Duration::from_millis(100) {
+            return invalid("specs_rescan_period", "must be at least 100ms");
+        }
         Ok(())
     }
 }
@@ -424,6 +470,8 @@ impl fmt::Debug for Config {
             .field("concurrency", &self.concurrency)
             .field("resync_period", &self.resync_period)
             .field("listen", &self.listen)
+            .field("specs_dir", &self.specs_dir)
+            .field("specs_prune", &self.specs_prune)
             .finish_non_exhaustive()
     }
 }
@@ -493,6 +541,50 @@ mod tests {
         let err = Config::from_file(&path).unwrap_err().to_string();
         assert!(err.contains("netwrok"), "unknown fields are errors: {err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_specs_folder_settings_come_from_the_environment() {
+        let mut config = Config::default();
+        assert_eq!(
+            (
+                &config.specs_dir,
+                config.specs_prune,
+                config.specs_rescan_period
+            ),
+            (&None, false, Duration::from_secs(30)),
+            "the sync is off by default"
+        );
+        let env = |name: &str| match name {
+            "TENANTD_SPECS_DIR" => Some("/srv/specs".to_owned()),
+            "TENANTD_SPECS_PRUNE" => Some("true".to_owned()),
+            "TENANTD_SPECS_RESCAN_PERIOD" => Some("2m".to_owned()),
+            _ => None,
+        };
+        config.apply_env(env).unwrap();
+        assert_eq!(config.specs_dir, Some(PathBuf::from("/srv/specs")));
+        assert!(config.specs_prune);
+        assert_eq!(config.specs_rescan_period, Duration::from_secs(120));
+        let err = config
+            .apply_env(|name| (name == "TENANTD_SPECS_PRUNE").then(|| "maybe".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("TENANTD_SPECS_PRUNE"), "{err}");
+    }
+
+    #[test]
+    fn the_metrics_sample_period_is_15s_by_default_and_0_turns_it_off() {
+        let mut config = Config::default();
+        assert_eq!(config.metrics_sample_period, Duration::from_secs(15));
+        config
+            .apply_env(|name| (name == "TENANTD_METRICS_SAMPLE_PERIOD").then(|| "0".to_owned()))
+            .unwrap();
+        assert_eq!(config.metrics_sample_period, Duration::ZERO);
+        config.check().expect("0 means off");
+        config
+            .apply_env(|name| (name == "TENANTD_METRICS_SAMPLE_PERIOD").then(|| "500ms".to_owned()))
+            .unwrap();
+        let err = config.check().unwrap_err();
+        assert!(err.to_string().contains("metrics_sample_period"), "{err}");
     }
 
     #[test]

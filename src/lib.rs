@@ -7,6 +7,7 @@
 //! - [`tenantdb`]: per-tenant Postgres schema and role.
 //! - [`reconcile`]: the pure planner, the executor and the controller runtime.
 //! - [`api`]: the HTTP API under `/api/v1`.
+//! - [`sync`]: the watched specs folder, applied to the store.
 //! - [`server`], [`metrics`]: the HTTP listener of `tenantd serve`.
 //! - [`config`], [`app`], [`cli`]: configuration, wiring, and the command line.
 
@@ -20,4 +21,5 @@ pub mod reconcile;
 pub mod resource;
 pub mod server;
 pub mod store;
+pub mod sync;
 pub mod tenantdb;

@@ -4,7 +4,10 @@
 //! Layout:
 //! - [`tenants`]: list, get, put (with dry run), patch, delete, and the start/stop/restart verbs.
 //! - [`watch`]: server-sent events of tenant changes, resumable from a resourceVersion.
+//! - [`observe`]: a tenant container's logs (streamed when following) and its resource usage.
+//! - [`sync`]: the status of the watched specs folder.
 //! - [`auth`], [`limits`]: bearer tokens, callers' visibility, write rate limits, timeouts.
+//! - [`diff`]: what a dry run would change, field by field, and why each step is planned.
 //! - [`error`]: the one error shape. [`selector`], [`merge_patch`]: pure helpers.
 //! - [`openapi`]: the document, generated from the handlers' annotations.
 //!
@@ -13,11 +16,14 @@
 //! - A bad request is refused whole with `{code, message, field}`; nothing is half-applied.
 
 pub mod auth;
+pub mod diff;
 pub mod error;
 pub mod limits;
 pub mod merge_patch;
+pub mod observe;
 pub mod openapi;
 pub mod selector;
+pub mod sync;
 pub mod tenants;
 pub mod watch;
 
@@ -44,6 +50,8 @@ pub struct ApiState {
     pub changes: tokio::sync::watch::Receiver<u64>,
     /// Becomes true on shutdown; open streams end so the server can stop.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The specs folder sync's report, when `serve` runs one (`--specs-dir`).
+    pub sync: Option<Arc<crate::sync::SyncStatus>>,
 }
 
 /// Limits of the API, from the config.
@@ -74,7 +82,14 @@ impl ApiState {
             request_timeout: config.request_timeout,
             host_cpus,
             shutdown,
+            sync: None,
         }
+    }
+
+    /// The state with the specs folder sync's report (`None`: no sync runs).
+    pub fn with_sync(mut self, sync: Option<Arc<crate::sync::SyncStatus>>) -> ApiState {
+        self.sync = sync;
+        self
     }
 }
 
@@ -83,6 +98,8 @@ pub fn openapi_router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(tenants::router())
         .merge(watch::router())
+        .merge(observe::router())
+        .merge(sync::router())
 }
 
 /// `/api/v1/...`, ready to be merged into the server's router.

@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 
 use super::ApiState;
 use super::auth::Principal;
+use super::diff::{self, FieldChange};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::merge_patch;
 use super::selector::Selector;
@@ -207,12 +208,33 @@ pub struct DryRunResult {
     pub tenant: Tenant,
     /// The reconciler's next steps for the tenant as it would be.
     pub plan: Vec<PlannedStep>,
+    /// What differs between the stored tenant and this one (every field, for a create), and
+    /// whether each change replaces the container.
+    pub changes: Vec<FieldChange>,
+    /// Drift: what the reconciler would do right now for the *stored* spec, because the world
+    /// differs from it (a container removed by hand, a password changed). Empty for a create.
+    pub drift: Vec<PlannedStep>,
 }
 
+/// One step of the reconciler, for a person.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlannedStep {
+    /// The action's name, such as CreateContainer.
     pub action: &'static str,
+    /// What it does.
     pub detail: String,
+    /// Why it would be taken: what was observed.
+    pub cause: &'static str,
+}
+
+impl PlannedStep {
+    fn of(action: &reconcile::plan::Action) -> PlannedStep {
+        PlannedStep {
+            action: action.name(),
+            detail: reconcile::describe(action),
+            cause: diff::cause(action),
+        }
+    }
 }
 
 /// Create or replace a tenant. A stale `metadata.resourceVersion` gets 409.
@@ -402,27 +424,37 @@ async fn dry_run(
             }
         }
     };
+    let changes = diff::changes(existing.as_ref(), &tenant);
     let mut preview = tenant;
     if let Some(existing) = &existing {
         preview.metadata.uid = existing.metadata.uid.clone();
         preview.metadata.generation = existing.metadata.generation;
         preview.status = existing.status.clone();
     }
-    let plan = reconcile::preview(&state.ctx, &preview)
-        .await
-        .map_err(ApiError::internal)?
-        .iter()
-        .map(|action| PlannedStep {
-            action: action.name(),
-            detail: reconcile::describe(action),
-        })
-        .collect();
+    let steps = |actions: Vec<reconcile::plan::Action>| -> Vec<PlannedStep> {
+        actions.iter().map(PlannedStep::of).collect()
+    };
+    let plan = steps(
+        reconcile::preview(&state.ctx, &preview)
+            .await
+            .map_err(ApiError::internal)?,
+    );
+    let drift = match &existing {
+        Some(existing) => steps(
+            reconcile::preview(&state.ctx, existing)
+                .await
+                .map_err(ApiError::internal)?,
+        ),
+        None => Vec::new(),
+    };
     Ok((
         StatusCode::ACCEPTED,
         Json(DryRunResult {
             outcome: outcome.as_str(),
             tenant: preview,
             plan,
+            changes,
+            drift,
         }),
     )
         .into_response())

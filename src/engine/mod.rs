@@ -1,5 +1,6 @@
 //! Docker through bollard: observe our containers, create/start/stop/remove them, the tenant
-//! network, image pulls, and the event stream that keeps the observed-state cache current.
+//! network, image pulls, the event stream that keeps the observed-state cache current, and
+//! what the API shows of a running tenant: its logs and its resource usage (now, and sampled).
 //!
 //! # Guarantees
 //! - Every mutating call targets a container id taken from the cache, which holds only
@@ -12,7 +13,10 @@ mod cache;
 mod container;
 mod events;
 pub mod labels;
+mod logs;
 mod observed;
+pub mod sampler;
+pub mod stats;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -31,6 +35,7 @@ use futures::StreamExt;
 pub use cache::{NetworkInfo, normalize_reference};
 pub use container::{DesiredContainer, Healthcheck};
 pub use events::EngineEvent;
+pub use logs::{LogChunk, LogRequest, LogSource};
 pub use observed::{Health, ObservedContainer, RunState};
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +74,14 @@ pub enum Error {
     Pull { image: String, message: String },
     #[error("creating network {name} failed: {message}")]
     Network { name: String, message: String },
+    #[error("container {id} does not exist (any more)")]
+    NoSuchContainer { id: String },
+    #[error("reading the {what} of container {id} failed: {message}")]
+    Read {
+        what: &'static str,
+        id: String,
+        message: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -93,6 +106,8 @@ pub struct Engine {
     /// Serializes network creation: Docker engines before API 1.44 accept two networks with
     /// the same name, and parallel reconciles would otherwise each create one.
     network_creation: tokio::sync::Mutex<()>,
+    /// Resource usage samples per tenant, written by the metrics sampler.
+    history: sampler::History,
 }
 
 /// The message Docker sent, without bollard's wrapping, for status lines people read.
@@ -136,6 +151,7 @@ impl Engine {
             cache: cache::Cache::default(),
             calls: Mutex::new(EngineCallStats::default()),
             network_creation: tokio::sync::Mutex::new(()),
+            history: sampler::History::default(),
         })
     }
 
@@ -295,6 +311,16 @@ impl Engine {
     /// The tenant's containers as cached (no engine call).
     pub fn containers_of(&self, tenant: &str) -> Vec<ObservedContainer> {
         self.cache.containers_of(tenant)
+    }
+
+    /// The tenant's own container, `tenant-<name>`, as cached (no engine call); other
+    /// containers of the tenant (strays about to be removed) are not it.
+    pub fn primary_container(&self, tenant: &str) -> Option<ObservedContainer> {
+        let name = DesiredContainer::name_for(tenant);
+        self.cache
+            .containers_of(tenant)
+            .into_iter()
+            .find(|c| c.name == name)
     }
 
     /// Tenants that have containers (no engine call).
