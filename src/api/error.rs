@@ -141,8 +141,10 @@ impl From<store::Error> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "Conflict", error.to_string())
                     .with_field("spec.subdomain")
             }
+            // `field: metadata.source` tells clients (the CLI) that `force` would take it over.
             store::Error::OwnedByFile { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "Conflict", error.to_string())
+                    .with_field("metadata.source")
             }
             store::Error::NotFound { name } => ApiError::not_found(name),
             _ => ApiError::internal(error),

@@ -32,7 +32,7 @@ use utoipa_axum::routes;
 use super::ApiState;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::tenants::{ApiQuery, phase_of};
+use super::tenants::{ApiQuery, phase_of, visible};
 use crate::engine::{self, LogChunk, LogRequest, RunState, stats::StatsSample};
 use crate::resource::Tenant;
 
@@ -53,13 +53,6 @@ const FIRST_CHUNK_WAIT: Duration = Duration::from_millis(250);
 const MIN_RANGE: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_RANGE: Duration = Duration::from_secs(15 * 60);
 const MAX_RANGE: Duration = Duration::from_secs(24 * 60 * 60);
-
-async fn visible(state: &ApiState, principal: &Principal, name: &str) -> ApiResult<Tenant> {
-    match state.ctx.store.get(name).await? {
-        Some(tenant) if principal.can_see(&tenant) => Ok(tenant),
-        _ => Err(ApiError::not_found(name)),
-    }
-}
 
 // ---- logs ------------------------------------------------------------------------------
 

@@ -166,7 +166,12 @@ pub fn phase_of(tenant: &Tenant) -> Phase {
     tenant.status.as_ref().map_or(Phase::Pending, |s| s.phase)
 }
 
-async fn visible(state: &ApiState, principal: &Principal, name: &str) -> ApiResult<Tenant> {
+/// The tenant if the caller may see it, else 404 exactly as if it did not exist.
+pub(super) async fn visible(
+    state: &ApiState,
+    principal: &Principal,
+    name: &str,
+) -> ApiResult<Tenant> {
     match state.ctx.store.get(name).await? {
         Some(tenant) if principal.can_see(&tenant) => Ok(tenant),
         _ => Err(ApiError::not_found(name)),

@@ -68,10 +68,10 @@ pub struct FieldDetail {
 }
 
 impl ApiFailure {
-    /// Whether the write was refused because the specs/ directory owns the tenant (the
-    /// store's `OwnedByFile`, recognised by its message: the API has no code of its own for it).
+    /// Whether the write was refused because the specs/ directory owns the tenant: the API
+    /// names `metadata.source` as the field at fault.
     pub fn is_owned_by_file(&self) -> bool {
-        self.status == 409 && self.message.contains(" is managed by ")
+        self.status == 409 && self.field.as_deref() == Some("metadata.source")
     }
 }
 
@@ -594,7 +594,7 @@ mod tests {
             message:
                 "tenant a is managed by a.yaml; edit that file (or force the write to take it over)"
                     .into(),
-            field: None,
+            field: Some("metadata.source".into()),
             details: vec![],
         };
         assert!(owned.is_owned_by_file());
