@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use bollard::query_parameters::{EventsOptions, ListContainersOptions};
-use common::{TEST_IMAGE, admin_url, random_suffix, url_with_database};
+use common::{TEST_IMAGE, admin_url, fresh_database, random_suffix};
 use futures::StreamExt;
 use sqlx::postgres::PgPoolOptions;
 use tenantd::resource::{self, Phase, Tenant};
@@ -420,27 +420,6 @@ fn tenant_yaml(name: &str, greeting: &str) -> String {
          \x20 resources: {{memory: 96Mi, cpus: \"0.25\", pids: 64}}\n\
          \x20 env: {{GREETING: {greeting}}}\n"
     )
-}
-
-/// A fresh database on the shared test cluster, as the harness makes one per test.
-async fn fresh_database(label: &str) -> (String, String) {
-    let database = format!("t_{label}_{}", random_suffix());
-    let root = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&admin_url())
-        .await
-        .unwrap_or_else(|e| {
-            panic!("cannot connect to TENANTD_TEST_DATABASE_URL ({e}); run ./scripts/test, which starts Postgres")
-        });
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE DATABASE \"{database}\""
-    )))
-    .execute(&root)
-    .await
-    .expect("creating the test database");
-    root.close().await;
-    let url = url_with_database(&admin_url(), &database);
-    (database, url)
 }
 
 /// Drops the tenant roles of `uids` (they are cluster-wide) and the test database.

@@ -41,6 +41,27 @@ pub fn url_with_database(url: &str, database: &str) -> String {
     format!("{}/{}", &url[..slash], database)
 }
 
+/// A fresh database on the shared test cluster; returns its name and superuser URL.
+pub async fn fresh_database(label: &str) -> (String, String) {
+    let database = format!("t_{label}_{}", random_suffix()).replace('-', "_");
+    let root = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&admin_url())
+        .await
+        .unwrap_or_else(|e| {
+            panic!("cannot connect to TENANTD_TEST_DATABASE_URL ({e}); run ./scripts/test, which starts Postgres")
+        });
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE \"{database}\""
+    )))
+    .execute(&root)
+    .await
+    .expect("creating the test database");
+    root.close().await;
+    let url = url_with_database(&admin_url(), &database);
+    (database, url)
+}
+
 pub fn random_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
 }
@@ -98,22 +119,7 @@ impl World {
     async fn build(label: &str, adjust: impl FnOnce(&mut Config)) -> World {
         let docker = require_docker().await;
         let suffix = random_suffix();
-        let database = format!("t_{label}_{suffix}").replace('-', "_");
-        let root = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&admin_url())
-            .await
-            .unwrap_or_else(|e| {
-                panic!("cannot connect to TENANTD_TEST_DATABASE_URL ({e}); run ./scripts/test, which starts Postgres")
-            });
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE \"{database}\""
-        )))
-        .execute(&root)
-        .await
-        .expect("creating the test database");
-        root.close().await;
-        let url = url_with_database(&admin_url(), &database);
+        let (database, url) = fresh_database(&format!("{label}_{suffix}")).await;
         let backup_dir = std::env::temp_dir().join(format!("tenantd-backups-{suffix}"));
         let mut config = test_config(&url, &suffix, &backup_dir);
         adjust(&mut config);
