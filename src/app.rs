@@ -105,6 +105,11 @@ pub fn api_config(config: &Config) -> crate::api::ApiConfig {
         request_timeout: config.api_request_timeout,
         write_rate_per_second: config.api_write_rate,
         write_burst: config.api_write_burst,
+        accounts: crate::accounts::AccountsConfig {
+            cookie_secure: config.web_cookie_secure(),
+            trust_forwarded_for: config.web_trust_forwarded_for,
+            ..Default::default()
+        },
     }
 }
 
@@ -145,11 +150,11 @@ pub async fn serve(
             SyncConfig::new(dir.clone(), config.specs_prune, config.specs_rescan_period),
         )
     });
-    let api = crate::api::router(
-        crate::api::ApiState::new(ctx.clone(), &api_config(&config), stop_rx.clone())
-            .with_sync(syncer.as_ref().map(Syncer::status)),
-        config.api_body_limit_bytes,
-    );
+    let api_state = crate::api::ApiState::new(ctx.clone(), &api_config(&config), stop_rx.clone())
+        .with_sync(syncer.as_ref().map(Syncer::status));
+    let shared_accounts = api_state.accounts.clone();
+    let accounts = crate::accounts::routes::router(shared_accounts.clone());
+    let api = crate::api::router(api_state, config.api_body_limit_bytes);
     let sync = syncer.map(|syncer| {
         let mut sync_stop = stop_rx.clone();
         tokio::spawn(syncer.run(async move {
@@ -163,13 +168,23 @@ pub async fn serve(
         let period = config.metrics_sample_period;
         async move { engine.run_stats_sampler(period, stop).await }
     });
-    let app = crate::server::router(crate::server::ServerState { ctx, ready }).merge(api);
+    let app = crate::server::router(crate::server::ServerState { ctx, ready })
+        .merge(api)
+        .merge(accounts)
+        .merge(crate::web::router(crate::web::WebState::new(
+            &config,
+            shared_accounts,
+        )));
     let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|stop| *stop).await;
-            })
-            .await
+        // Connection info gives the login rate limits the client's address.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        })
+        .await
     });
     tokio::spawn(async move {
         shutdown.await;

@@ -98,6 +98,12 @@ pub struct Config {
     /// Writes per second each caller may make (a token bucket), and the burst it may save up.
     pub api_write_rate: f64,
     pub api_write_burst: f64,
+    /// Whether web cookies are `Secure` (and `__Host-` prefixed); when unset, true exactly
+    /// when `public_scheme` is `https`.
+    pub web_cookie_secure: Option<bool>,
+    /// Take the client address for login rate limits from the last `X-Forwarded-For` entry;
+    /// set only when a trusted proxy (Traefik) is in front, else clients could pick their own.
+    pub web_trust_forwarded_for: bool,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// How often every running tenant container's CPU, memory and network are sampled for the
@@ -210,6 +216,8 @@ impl Default for Config {
             specs_dir: None,
             specs_prune: false,
             specs_rescan_period: Duration::from_secs(30),
+            web_cookie_secure: None,
+            web_trust_forwarded_for: false,
         }
     }
 }
@@ -253,6 +261,16 @@ impl Config {
                 var,
                 message: format!("{e} (write it like 30s, 5m or 1h)"),
             })
+        }
+        fn bool_var(var: &'static str, value: &str) -> Result<bool> {
+            match value.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" | "" => Ok(false),
+                _ => Err(Error::Env {
+                    var,
+                    message: format!("must be true or false, got `{value}`"),
+                }),
+            }
         }
         // DATABASE_URL is honoured as the conventional name, TENANTD_DATABASE_URL wins over it.
         if let Some(v) = lookup("DATABASE_URL") {
@@ -336,16 +354,13 @@ impl Config {
             self.specs_dir = (!v.is_empty()).then(|| PathBuf::from(v));
         }
         if let Some(v) = lookup("TENANTD_SPECS_PRUNE") {
-            self.specs_prune = match v.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" | "" => false,
-                _ => {
-                    return Err(Error::Env {
-                        var: "TENANTD_SPECS_PRUNE",
-                        message: format!("must be true or false, got `{v}`"),
-                    });
-                }
-            };
+            self.specs_prune = bool_var("TENANTD_SPECS_PRUNE", &v)?;
+        }
+        if let Some(v) = lookup("TENANTD_WEB_COOKIE_SECURE") {
+            self.web_cookie_secure = Some(bool_var("TENANTD_WEB_COOKIE_SECURE", &v)?);
+        }
+        if let Some(v) = lookup("TENANTD_WEB_TRUST_FORWARDED_FOR") {
+            self.web_trust_forwarded_for = bool_var("TENANTD_WEB_TRUST_FORWARDED_FOR", &v)?;
         }
         if let Some(v) = lookup("TENANTD_SPECS_RESCAN_PERIOD") {
             self.specs_rescan_period = duration_var("TENANTD_SPECS_RESCAN_PERIOD", v)?;
@@ -366,6 +381,12 @@ impl Config {
             };
         }
         Ok(())
+    }
+
+    /// Whether web cookies carry `Secure`: as configured, else when served over https.
+    pub fn web_cookie_secure(&self) -> bool {
+        self.web_cookie_secure
+            .unwrap_or(self.public_scheme == "https")
     }
 
     /// Rejects values that would only fail later, deep inside a reconcile.
@@ -585,6 +606,18 @@ mod tests {
             .unwrap();
         let err = config.check().unwrap_err();
         assert!(err.to_string().contains("metrics_sample_period"), "{err}");
+    }
+
+    #[test]
+    fn web_cookies_are_secure_when_served_over_https_unless_configured() {
+        let mut config = Config::default();
+        assert!(!config.web_cookie_secure(), "http by default");
+        config.public_scheme = "https".into();
+        assert!(config.web_cookie_secure());
+        config
+            .apply_env(|name| (name == "TENANTD_WEB_COOKIE_SECURE").then(|| "false".to_owned()))
+            .unwrap();
+        assert!(!config.web_cookie_secure(), "an explicit setting wins");
     }
 
     #[test]

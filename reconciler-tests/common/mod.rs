@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+pub mod browser;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -307,8 +309,9 @@ impl World {
         panic!("{url} did not answer: {last_error:?}");
     }
 
-    /// Serves the API (and health/metrics) of this world on 127.0.0.1:0 with the admin token
-    /// [`ADMIN_TOKEN`]; returns its base URL (`http://127.0.0.1:port`). It stops with the test.
+    /// Serves the API, health/metrics and the web pages of this world on 127.0.0.1:0 with the
+    /// admin token [`ADMIN_TOKEN`]; returns its base URL (`http://127.0.0.1:port`). It stops
+    /// with the test.
     pub async fn serve_api(&self) -> String {
         self.serve_api_with(tenantd::app::api_config(&self.api_test_config()))
             .await
@@ -330,15 +333,25 @@ impl World {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let limit = api.body_limit_bytes;
+        let api_state = tenantd::api::ApiState::new(self.ctx.clone(), &api, stopped);
+        let accounts = api_state.accounts.clone();
         let app = tenantd::server::router(tenantd::server::ServerState {
             ctx: self.ctx.clone(),
             ready: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
         })
-        .merge(tenantd::api::router(
-            tenantd::api::ApiState::new(self.ctx.clone(), &api, stopped),
-            limit,
-        ));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        .merge(tenantd::api::router(api_state, limit))
+        .merge(tenantd::accounts::routes::router(accounts.clone()))
+        .merge(tenantd::web::router(tenantd::web::WebState::new(
+            &self.config,
+            accounts,
+        )));
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+        });
         format!("http://{address}")
     }
 

@@ -1,4 +1,5 @@
-//! Who is calling: bearer tokens checked in constant time, and what a caller may see.
+//! Who is calling: bearer tokens checked in constant time, or a web session cookie (with a
+//! CSRF header on writes), and what a caller may see.
 //!
 //! # Guarantees
 //! - A missing or wrong token gets the same 401, in time that does not depend on how much of
@@ -7,6 +8,7 @@
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
@@ -14,30 +16,47 @@ use subtle::ConstantTimeEq;
 
 use super::ApiState;
 use super::error::ApiError;
+use crate::accounts::{Role, Session, csrf};
 use crate::resource::Tenant;
+
+/// The header that carries the session's CSRF token on cookie-authenticated writes.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The authenticated caller, put into the request's extensions by [`require_auth`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     /// An admin token: sees and acts on every tenant.
     Admin { token: usize },
-    /// A web user (accounts come with the web UI): sees only the tenants it owns.
+    /// A web user with the `admin` role (by session cookie): sees and acts on every tenant,
+    /// like an admin token; tenants it creates without an owner are recorded as its own.
+    AdminUser { id: String },
+    /// A web user (by session cookie): sees only the tenants it owns (`metadata.owner`).
     User { id: String },
 }
 
 impl Principal {
     pub fn can_see(&self, tenant: &Tenant) -> bool {
+        self.can_see_owner(tenant.metadata.owner.as_deref())
+    }
+
+    /// Whether this caller may see a tenant with this owner.
+    pub fn can_see_owner(&self, owner: Option<&str>) -> bool {
         match self {
-            Principal::Admin { .. } => true,
-            Principal::User { id } => tenant.metadata.owner.as_deref() == Some(id.as_str()),
+            Principal::Admin { .. } | Principal::AdminUser { .. } => true,
+            Principal::User { id } => owner == Some(id.as_str()),
         }
+    }
+
+    /// Admins (tokens or users) may see platform-wide state such as the specs folder sync.
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Principal::Admin { .. } | Principal::AdminUser { .. })
     }
 
     /// The owner recorded on a tenant this caller creates.
     pub fn owner_for_new(&self) -> Option<String> {
         match self {
             Principal::Admin { .. } => None,
-            Principal::User { id } => Some(id.clone()),
+            Principal::AdminUser { id } | Principal::User { id } => Some(id.clone()),
         }
     }
 
@@ -45,7 +64,16 @@ impl Principal {
     pub fn rate_key(&self) -> String {
         match self {
             Principal::Admin { token } => format!("admin:{token}"),
-            Principal::User { id } => format!("user:{id}"),
+            Principal::AdminUser { id } | Principal::User { id } => format!("user:{id}"),
+        }
+    }
+
+    /// The principal of a web session.
+    pub fn of_session(session: &Session) -> Principal {
+        let id = session.user.id.to_string();
+        match session.user.role {
+            Role::Admin => Principal::AdminUser { id },
+            Role::User => Principal::User { id },
         }
     }
 }
@@ -80,22 +108,50 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 /// Middleware: resolves the caller or answers 401.
+///
+/// A request with an `Authorization` header is judged by its bearer token alone. Without
+/// one, a web session cookie authenticates the user; then an unsafe method (anything but
+/// GET, HEAD, OPTIONS) must carry the session's CSRF token in `X-CSRF-Token`, else 403 and
+/// nothing happens. Bearer requests need no CSRF token: browsers never add them by themselves.
 pub async fn require_auth(
     State(state): State<ApiState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let principal = presented
-        .and_then(|token| state.tokens.check(token))
-        .map(|token| Principal::Admin { token })
-        .ok_or_else(ApiError::unauthorized)?;
+    let principal = if let Some(header) = request.headers().get(AUTHORIZATION) {
+        header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .and_then(|token| state.tokens.check(token))
+            .map(|token| Principal::Admin { token })
+            .ok_or_else(ApiError::unauthorized)?
+    } else {
+        let session = state
+            .accounts
+            .session(request.headers())
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(ApiError::unauthorized)?;
+        let safe = matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        );
+        let presented = request
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok());
+        if !safe && !csrf::matches(&session.csrf_token, presented) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "a write with a session cookie needs the session's CSRF token in the X-CSRF-Token header",
+            ));
+        }
+        Principal::of_session(&session)
+    };
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
 }
@@ -125,5 +181,6 @@ mod tests {
         assert!(Principal::User { id: "alice".into() }.can_see(&tenant));
         assert!(!Principal::User { id: "bob".into() }.can_see(&tenant));
         assert!(Principal::Admin { token: 0 }.can_see(&tenant));
+        assert!(Principal::AdminUser { id: "carol".into() }.can_see(&tenant));
     }
 }

@@ -6,13 +6,14 @@
 //! - [`watch`]: server-sent events of tenant changes, resumable from a resourceVersion.
 //! - [`observe`]: a tenant container's logs (streamed when following) and its resource usage.
 //! - [`sync`]: the status of the watched specs folder.
-//! - [`auth`], [`limits`]: bearer tokens, callers' visibility, write rate limits, timeouts.
+//! - [`auth`], [`limits`]: bearer tokens and session cookies, callers' visibility, write rate limits, timeouts.
 //! - [`diff`]: what a dry run would change, field by field, and why each step is planned.
 //! - [`error`]: the one error shape. [`selector`], [`merge_patch`]: pure helpers.
 //! - [`openapi`]: the document, generated from the handlers' annotations.
 //!
 //! # Guarantees
-//! - Every route under `/api/v1` except the two documents requires a valid bearer token.
+//! - Every route under `/api/v1` except the two documents requires a valid bearer token or a
+//!   web session cookie; a cookie-authenticated write also needs the session's `X-CSRF-Token`.
 //! - A bad request is refused whole with `{code, message, field}`; nothing is half-applied.
 
 pub mod auth;
@@ -42,6 +43,9 @@ use crate::reconcile::Context;
 pub struct ApiState {
     pub ctx: Arc<Context>,
     pub tokens: Arc<auth::Tokens>,
+    /// Web accounts: session cookies authenticate API calls too (with a CSRF header on writes).
+    /// The one instance of the process, shared with the pages and the login form.
+    pub accounts: Arc<crate::accounts::Accounts>,
     pub write_limiter: Arc<limits::WriteLimiter>,
     pub request_timeout: Duration,
     /// Validation bound for `spec.resources.cpus`.
@@ -62,6 +66,8 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     pub write_rate_per_second: f64,
     pub write_burst: f64,
+    /// Cookies, rate limits and proxy trust of web accounts.
+    pub accounts: crate::accounts::AccountsConfig,
 }
 
 impl ApiState {
@@ -73,8 +79,11 @@ impl ApiState {
         let host_cpus = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
         ApiState {
             changes: watch::spawn_change_listener(ctx.store.clone()),
-            ctx,
             tokens: Arc::new(auth::Tokens::new(&config.admin_tokens)),
+            accounts: Arc::new(crate::accounts::Accounts::new(
+                ctx.store.clone(),
+                config.accounts.clone(),
+            )),
             write_limiter: Arc::new(limits::WriteLimiter::new(
                 config.write_rate_per_second,
                 config.write_burst,
@@ -83,6 +92,7 @@ impl ApiState {
             host_cpus,
             shutdown,
             sync: None,
+            ctx,
         }
     }
 

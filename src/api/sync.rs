@@ -138,7 +138,7 @@ async fn get_sync(
     State(state): State<ApiState>,
     Extension(principal): Extension<Principal>,
 ) -> ApiResult<Json<SyncStatusBody>> {
-    if !matches!(principal, Principal::Admin { .. }) {
+    if !principal.is_admin() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "Forbidden",

@@ -179,10 +179,7 @@ fn change_event(change: &Change, principal: &Principal, selector: &Selector) -> 
             uid,
             owner,
         } => {
-            let visible = match principal {
-                Principal::Admin { .. } => true,
-                Principal::User { id } => owner.as_deref() == Some(id.as_str()),
-            };
+            let visible = principal.can_see_owner(owner.as_deref());
             visible.then(|| {
                 let body = WatchEvent {
                     type_: "DELETED",

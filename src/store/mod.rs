@@ -1,5 +1,5 @@
 //! Postgres persistence of tenants: desired specs with optimistic concurrency, status,
-//! the deployment log, credentials, finalizers, and a LISTEN/NOTIFY watch.
+//! the deployment log, credentials, finalizers, a LISTEN/NOTIFY watch, and web accounts.
 //!
 //! # Guarantees
 //! - A write that names a `resourceVersion` other than the stored one is refused with
@@ -27,6 +27,7 @@ macro_rules! select_tenants {
     };
 }
 
+pub mod accounts;
 mod changes;
 mod credentials;
 mod events;
@@ -39,6 +40,7 @@ use sqlx::{Postgres, Row, Transaction};
 
 use crate::resource::{API_VERSION, FINALIZER, KIND, ObjectMeta, Tenant, TenantSpec, TenantStatus};
 
+pub use accounts::{NewSession, SessionRecord, UserRecord};
 pub use changes::Change;
 pub use credentials::Credentials;
 pub use events::{Event, EventOutcome};
@@ -74,6 +76,8 @@ pub enum Error {
         "tenant {name} exists and was not applied from a file; the specs/ sync leaves it alone"
     )]
     NotFromFiles { name: String },
+    #[error("an account with the email {email} already exists")]
+    EmailTaken { email: String },
     #[error("tenant {name} not found")]
     NotFound { name: String },
     #[error("stored data for tenant {name} is unreadable: {message}")]
@@ -300,6 +304,28 @@ impl Store {
             return Ok(true);
         }
         Ok(self.get(name).await?.is_some())
+    }
+
+    /// Marks the tenant for deletion only if it is still the same incarnation (`uid`) and still
+    /// belongs to `source`: the specs/ sync's prune, which must not delete a tenant that an
+    /// admin took over in the meantime. Returns whether it marked it.
+    pub async fn request_delete_if_owned(
+        &self,
+        name: &str,
+        uid: &str,
+        source: &str,
+    ) -> Result<bool> {
+        let result = sqlx::query(
+            "UPDATE tenants SET deletion_timestamp = now(), \
+             resource_version = nextval('tenant_resource_version') \
+             WHERE name = $1 AND uid = $2 AND source = $3 AND deletion_timestamp IS NULL",
+        )
+        .bind(name)
+        .bind(uid)
+        .bind(source)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
     }
 
     /// Removes the finalizer and, with it, the row (and by cascade its status and credentials).

@@ -25,10 +25,8 @@
 //! - A store write that fails (a taken subdomain, a tenant still being torn down) is reported
 //!   and retried on the next scan.
 //!
-//! # Caveats
-//! - Between the scan that reads the store and a prune, an admin may force-take a tenant
-//!   over; the prune re-reads it and deletes only when its uid and source are unchanged, but
-//!   the store's delete itself is not conditional on the source.
+//! - A prune is a conditional write (same uid, same file source), so a tenant an admin took
+//!   over between the scan and the prune is never deleted.
 
 pub mod files;
 pub mod parse;
@@ -471,8 +469,15 @@ impl Syncer {
         if !unchanged {
             return;
         }
-        match self.store.request_delete(&stray.name).await {
-            Ok(_) => {
+        let source = source_of(&stray.file);
+        match self
+            .store
+            .request_delete_if_owned(&stray.name, &stray.uid, &source)
+            .await
+        {
+            // Taken over (or deleted) between the read above and now: not ours to prune.
+            Ok(false) => {}
+            Ok(true) => {
                 summary.pruned += 1;
                 let message = format!(
                     "deletion requested: specs file {} no longer defines this tenant (prune is on)",
