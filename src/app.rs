@@ -46,11 +46,10 @@ pub async fn build_context(config: &Config) -> anyhow::Result<Arc<Context>> {
         config
             .registry_auth
             .as_ref()
-            .map(|auth| bollard::auth::DockerCredentials {
-                username: Some(auth.username.clone()),
-                password: Some(auth.password.clone()),
-                serveraddress: Some(auth.server.clone()),
-                ..Default::default()
+            .map(|auth| crate::engine::RegistryCredentials {
+                server: auth.server.clone(),
+                username: auth.username.clone(),
+                password: auth.password.clone(),
             });
     let engine = Engine::connect(
         config.docker_host.as_deref(),

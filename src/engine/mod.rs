@@ -86,6 +86,14 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Credentials for image pulls from a private registry.
+#[derive(Clone)]
+pub struct RegistryCredentials {
+    pub server: String,
+    pub username: String,
+    pub password: String,
+}
+
 /// Engine calls made since start: by operation, and split into reads and writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineCallStats {
@@ -131,7 +139,7 @@ impl Engine {
         docker_host: Option<&str>,
         instance: &str,
         network: &str,
-        registry_auth: Option<DockerCredentials>,
+        registry_auth: Option<RegistryCredentials>,
     ) -> Result<Engine> {
         let docker = match docker_host {
             Some(host) if host.starts_with("unix://") => {
@@ -147,7 +155,12 @@ impl Engine {
             docker,
             instance: instance.to_owned(),
             network: network.to_owned(),
-            registry_auth,
+            registry_auth: registry_auth.map(|auth| DockerCredentials {
+                username: Some(auth.username),
+                password: Some(auth.password),
+                serveraddress: Some(auth.server),
+                ..Default::default()
+            }),
             cache: cache::Cache::default(),
             calls: Mutex::new(EngineCallStats::default()),
             network_creation: tokio::sync::Mutex::new(()),
