@@ -378,57 +378,8 @@ async fn dry_run(
     existing: Option<Tenant>,
     options: &ApplyOptions,
 ) -> ApiResult<Response> {
-    // The same checks the store would make, without writing.
-    let outcome = match &existing {
-        None => {
-            if tenant
-                .metadata
-                .resource_version
-                .as_deref()
-                .is_some_and(|v| !v.is_empty())
-            {
-                return Err(store::Error::VersionOnCreate {
-                    name: tenant.metadata.name.clone(),
-                }
-                .into());
-            }
-            ApplyOutcome::Created
-        }
-        Some(existing) => {
-            let meta = &existing.metadata;
-            if meta.deletion_timestamp.is_some() {
-                return Err(store::Error::BeingDeleted {
-                    name: meta.name.clone(),
-                }
-                .into());
-            }
-            if let Some(file) = &meta.source
-                && !options.force
-            {
-                return Err(store::Error::OwnedByFile {
-                    name: meta.name.clone(),
-                    source_file: file.trim_start_matches("file:").to_owned(),
-                }
-                .into());
-            }
-            if let Some(sent) = tenant.metadata.resource_version.as_deref()
-                && !sent.is_empty()
-                && Some(sent) != meta.resource_version.as_deref()
-            {
-                return Err(store::Error::Conflict {
-                    name: meta.name.clone(),
-                    sent: sent.to_owned(),
-                    current: meta.resource_version.clone().unwrap_or_default(),
-                }
-                .into());
-            }
-            if existing.spec == tenant.spec && meta.labels == tenant.metadata.labels {
-                ApplyOutcome::Unchanged
-            } else {
-                ApplyOutcome::Configured
-            }
-        }
-    };
+    // Decided exactly as the store's apply decides, without writing.
+    let outcome = store::decide_apply(existing.as_ref(), &tenant, options)?;
     let changes = diff::changes(existing.as_ref(), &tenant);
     let mut preview = tenant;
     if let Some(existing) = &existing {

@@ -170,13 +170,9 @@ impl Store {
         let subdomain = tenant.spec.subdomain_or(name).to_owned();
         let mut tx = self.pool.begin().await?;
         let current = fetch_for_update(&mut tx, name).await?;
-        let outcome = match current {
-            None => {
-                if let Some(sent) = &tenant.metadata.resource_version
-                    && !sent.is_empty()
-                {
-                    return Err(Error::VersionOnCreate { name: name.clone() });
-                }
+        let outcome = decide_apply(current.as_ref(), tenant, options)?;
+        match (&current, outcome) {
+            (None, _) => {
                 let uid = uuid::Uuid::new_v4().simple().to_string();
                 sqlx::query(
                     "INSERT INTO tenants (name, uid, subdomain, spec, labels, owner, finalizers, source) \
@@ -193,63 +189,31 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| map_unique(e, &subdomain))?;
-                ApplyOutcome::Created
             }
-            Some(current) => {
+            (Some(_), ApplyOutcome::Unchanged) => {}
+            (Some(current), _) => {
                 let meta = &current.metadata;
-                if meta.deletion_timestamp.is_some() {
-                    return Err(Error::BeingDeleted { name: name.clone() });
-                }
-                if meta.source != options.source && !options.force {
-                    return Err(match &meta.source {
-                        Some(owning_file) => Error::OwnedByFile {
-                            name: name.clone(),
-                            source_file: owning_file.trim_start_matches("file:").to_owned(),
-                        },
-                        None => Error::NotFromFiles { name: name.clone() },
-                    });
-                }
-                let stored_version = meta.resource_version.clone().unwrap_or_default();
-                if let Some(sent) = &tenant.metadata.resource_version
-                    && !sent.is_empty()
-                    && *sent != stored_version
-                {
-                    return Err(Error::Conflict {
-                        name: name.clone(),
-                        sent: sent.clone(),
-                        current: stored_version,
-                    });
-                }
                 let spec_changed = current.spec != tenant.spec;
                 let owner = tenant.metadata.owner.clone().or(meta.owner.clone());
                 // A forced write by another source takes the tenant over (and frees it from its file).
                 let source = options.source.clone();
-                if !spec_changed
-                    && meta.labels == tenant.metadata.labels
-                    && owner == meta.owner
-                    && source == meta.source
-                {
-                    ApplyOutcome::Unchanged
-                } else {
-                    sqlx::query(
-                        "UPDATE tenants SET spec = $2, labels = $3, owner = $4, subdomain = $5, \
-                         generation = generation + $6, source = $7, \
-                         resource_version = nextval('tenant_resource_version') WHERE name = $1",
-                    )
-                    .bind(name)
-                    .bind(&spec_json)
-                    .bind(&labels_json)
-                    .bind(&owner)
-                    .bind(&subdomain)
-                    .bind(i64::from(spec_changed))
-                    .bind(&source)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| map_unique(e, &subdomain))?;
-                    ApplyOutcome::Configured
-                }
+                sqlx::query(
+                    "UPDATE tenants SET spec = $2, labels = $3, owner = $4, subdomain = $5, \
+                     generation = generation + $6, source = $7, \
+                     resource_version = nextval('tenant_resource_version') WHERE name = $1",
+                )
+                .bind(name)
+                .bind(&spec_json)
+                .bind(&labels_json)
+                .bind(&owner)
+                .bind(&subdomain)
+                .bind(i64::from(spec_changed))
+                .bind(&source)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_unique(e, &subdomain))?;
             }
-        };
+        }
         tx.commit().await?;
         let stored = self
             .get(name)
@@ -343,6 +307,61 @@ impl Store {
     }
 }
 
+/// What applying `proposed` over `current` (the stored tenant, if any) on behalf of `options`
+/// would do, or why it is refused. Pure: the store's apply and the API's dry run both decide
+/// with it, so a dry run refuses exactly what a write would.
+pub fn decide_apply(
+    current: Option<&Tenant>,
+    proposed: &Tenant,
+    options: &ApplyOptions,
+) -> Result<ApplyOutcome> {
+    let name = &proposed.metadata.name;
+    let sent = proposed
+        .metadata
+        .resource_version
+        .as_deref()
+        .filter(|v| !v.is_empty());
+    let Some(current) = current else {
+        return match sent {
+            Some(_) => Err(Error::VersionOnCreate { name: name.clone() }),
+            None => Ok(ApplyOutcome::Created),
+        };
+    };
+    let meta = &current.metadata;
+    if meta.deletion_timestamp.is_some() {
+        return Err(Error::BeingDeleted { name: name.clone() });
+    }
+    if meta.source != options.source && !options.force {
+        return Err(match &meta.source {
+            Some(owning_file) => Error::OwnedByFile {
+                name: name.clone(),
+                source_file: owning_file.trim_start_matches("file:").to_owned(),
+            },
+            None => Error::NotFromFiles { name: name.clone() },
+        });
+    }
+    let stored_version = meta.resource_version.clone().unwrap_or_default();
+    if let Some(sent) = sent
+        && sent != stored_version
+    {
+        return Err(Error::Conflict {
+            name: name.clone(),
+            sent: sent.to_owned(),
+            current: stored_version,
+        });
+    }
+    let owner = proposed.metadata.owner.clone().or(meta.owner.clone());
+    let unchanged = current.spec == proposed.spec
+        && meta.labels == proposed.metadata.labels
+        && owner == meta.owner
+        && options.source == meta.source;
+    Ok(if unchanged {
+        ApplyOutcome::Unchanged
+    } else {
+        ApplyOutcome::Configured
+    })
+}
+
 async fn fetch_for_update(
     tx: &mut Transaction<'_, Postgres>,
     name: &str,
@@ -400,4 +419,85 @@ pub(crate) fn tenant_from_row(row: &sqlx::postgres::PgRow) -> Result<Tenant> {
         spec,
         status,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(version: Option<&str>, source: Option<&str>) -> Tenant {
+        Tenant {
+            api_version: API_VERSION.into(),
+            kind: KIND.into(),
+            metadata: ObjectMeta {
+                name: "acme".into(),
+                resource_version: version.map(str::to_owned),
+                source: source.map(str::to_owned),
+                ..ObjectMeta::default()
+            },
+            spec: TenantSpec::default(),
+            status: None,
+        }
+    }
+
+    fn api() -> ApplyOptions {
+        ApplyOptions::default()
+    }
+
+    #[test]
+    fn a_create_must_not_name_a_resource_version() {
+        assert!(matches!(
+            decide_apply(None, &tenant(Some("3"), None), &api()),
+            Err(Error::VersionOnCreate { .. })
+        ));
+        assert_eq!(
+            decide_apply(None, &tenant(None, None), &api()).unwrap(),
+            ApplyOutcome::Created
+        );
+    }
+
+    #[test]
+    fn a_stale_resource_version_is_a_conflict_and_an_identical_write_is_unchanged() {
+        let stored = tenant(Some("7"), None);
+        assert!(matches!(
+            decide_apply(Some(&stored), &tenant(Some("6"), None), &api()),
+            Err(Error::Conflict { .. })
+        ));
+        assert_eq!(
+            decide_apply(Some(&stored), &tenant(Some("7"), None), &api()).unwrap(),
+            ApplyOutcome::Unchanged
+        );
+        let mut edited = tenant(None, None);
+        edited.spec.subdomain = Some("other".into());
+        assert_eq!(
+            decide_apply(Some(&stored), &edited, &api()).unwrap(),
+            ApplyOutcome::Configured
+        );
+    }
+
+    #[test]
+    fn sources_do_not_overwrite_each_other_unless_forced() {
+        let from_file = tenant(Some("2"), Some("file:a.yaml"));
+        assert!(matches!(
+            decide_apply(Some(&from_file), &tenant(None, None), &api()),
+            Err(Error::OwnedByFile { .. })
+        ));
+        let forced = ApplyOptions {
+            force: true,
+            ..api()
+        };
+        assert_eq!(
+            decide_apply(Some(&from_file), &tenant(None, None), &forced).unwrap(),
+            ApplyOutcome::Configured,
+            "a forced write takes the tenant over"
+        );
+        let sync = ApplyOptions {
+            source: Some("file:a.yaml".into()),
+            force: false,
+        };
+        assert!(matches!(
+            decide_apply(Some(&tenant(Some("2"), None)), &tenant(None, None), &sync),
+            Err(Error::NotFromFiles { .. })
+        ));
+    }
 }
