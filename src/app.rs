@@ -153,6 +153,10 @@ pub async fn serve(
         .with_sync(syncer.as_ref().map(Syncer::status));
     let shared_accounts = api_state.accounts.clone();
     let accounts = crate::accounts::routes::router(shared_accounts.clone());
+    let web = crate::web::router(
+        crate::web::WebState::new(&config, shared_accounts.clone()),
+        api_state.clone(),
+    );
     let api = crate::api::router(api_state, config.api_body_limit_bytes);
     let sync = syncer.map(|syncer| {
         let mut sync_stop = stop_rx.clone();
@@ -170,10 +174,7 @@ pub async fn serve(
     let app = crate::server::router(crate::server::ServerState { ctx, ready })
         .merge(api)
         .merge(accounts)
-        .merge(crate::web::router(crate::web::WebState::new(
-            &config,
-            shared_accounts,
-        )));
+        .merge(web);
     let http = tokio::spawn(async move {
         // Connection info gives the login rate limits the client's address.
         axum::serve(

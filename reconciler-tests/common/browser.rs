@@ -279,6 +279,83 @@ impl Browser {
         path
     }
 
+    /// The first element matching `css`; panics naming the selector when there is none.
+    pub async fn find(&self, css: &str) -> WebElement {
+        self.driver()
+            .find(By::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element matches {css}: {e}"))
+    }
+
+    /// The visible text of the first element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        self.find(css)
+            .await
+            .text()
+            .await
+            .expect("reading an element's text")
+    }
+
+    /// Clears the field matching `css` and types `value` into it, like a person.
+    pub async fn fill(&self, css: &str, value: &str) {
+        let field = self.find(css).await;
+        field.clear().await.expect("clearing a field");
+        field.send_keys(value).await.expect("typing into a field");
+    }
+
+    /// Clicks the first element matching `css`.
+    pub async fn click(&self, css: &str) {
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    }
+
+    /// Polls `script` (a JavaScript expression returning a boolean) until it is true; panics
+    /// with `what` and a screenshot after `timeout`.
+    pub async fn wait_until(&self, what: &str, timeout: Duration, script: &str) {
+        let deadline = Instant::now() + timeout;
+        let script = format!("return Boolean({script});");
+        loop {
+            if self.js(&script).await == Value::Bool(true) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let shot = self.screenshot("timeout").await;
+                let body = self.js("return document.body.innerText;").await;
+                panic!(
+                    "timed out after {timeout:?} waiting for {what} on {}; screenshot {}; page text:\n{}",
+                    self.path().await,
+                    shot.display(),
+                    body.as_str().unwrap_or("")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Asserts that nothing on the page scrolls sideways (a layout that fits the viewport).
+    pub async fn assert_no_sideways_scroll(&self) {
+        let overflow = self
+            .js("return document.documentElement.scrollWidth > window.innerWidth;")
+            .await;
+        assert_eq!(
+            overflow,
+            Value::Bool(false),
+            "the page scrolls sideways at this width"
+        );
+    }
+
+    /// Logs in through the login form and waits to land on `/dashboard`.
+    pub async fn log_in(&self, base: &str, email: &str, password: &str) {
+        self.goto(&format!("{base}/login")).await;
+        self.fill("#email", email).await;
+        self.fill("#password", password).await;
+        self.click("form.form button[type=submit]").await;
+        self.wait_for_path("/dashboard").await;
+    }
+
     /// Ends the session (closing Chromium) and stops chromedriver.
     pub async fn quit(self) {
         let _ = self.driver().clone().quit().await;

@@ -7,6 +7,7 @@
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
 pub mod browser;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -335,16 +336,17 @@ impl World {
         let limit = api.body_limit_bytes;
         let api_state = tenantd::api::ApiState::new(self.ctx.clone(), &api, stopped);
         let accounts = api_state.accounts.clone();
+        let web = tenantd::web::router(
+            tenantd::web::WebState::new(&self.config, accounts.clone()),
+            api_state.clone(),
+        );
         let app = tenantd::server::router(tenantd::server::ServerState {
             ctx: self.ctx.clone(),
             ready: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
         })
         .merge(tenantd::api::router(api_state, limit))
-        .merge(tenantd::accounts::routes::router(accounts.clone()))
-        .merge(tenantd::web::router(tenantd::web::WebState::new(
-            &self.config,
-            accounts,
-        )));
+        .merge(tenantd::accounts::routes::router(accounts))
+        .merge(web);
         tokio::spawn(async move {
             axum::serve(
                 listener,

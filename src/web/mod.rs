@@ -1,9 +1,17 @@
-//! The server-rendered web pages: landing, login, support, and the layout and design system
-//! every page shares (the signup wizard and the dashboard build on them).
+//! The server-rendered web pages: landing, login, support, the signup wizard, the tenant
+//! dashboard and the account pages, in one layout and design system.
 //!
 //! Layout:
-//! - [`pages`]: one askama template type per page; each is an axum response.
+//! - [`pages`]: the public pages (landing, login form, support, 404).
+//! - [`signup`]: the six-step signup wizard (`/signup`).
+//! - [`dashboard`]: the user's tenants (`/dashboard`): overview, detail, logs.
+//! - [`account`]: settings and the account forms rendered with their errors.
+//! - [`chrome`]: what the layout needs of every request (current nav entry, logged-in user).
 //! - [`assets`]: the stylesheet, script and icon, compiled into the binary.
+//!
+//! State: the public pages need only [`WebState`]; the wizard, dashboard and account pages
+//! act on tenants through the API's own functions and get [`PortalState`] (the site and the
+//! [`crate::api::ApiState`]), so a page and the API validate and authorize alike.
 //!
 //! Templates live in `src/web/templates/` (see `askama.toml`); `base.html` is the layout.
 //!
@@ -13,8 +21,12 @@
 //!   scripts and styles (no inline script or style), and forbids framing.
 //! - An unknown path gets the 404 page in the layout; under `/api/` it gets the API's JSON error.
 
+pub mod account;
 pub mod assets;
+pub mod chrome;
+pub mod dashboard;
 pub mod pages;
+pub mod signup;
 
 use std::sync::Arc;
 
@@ -54,6 +66,26 @@ impl axum::extract::FromRef<WebState> for Arc<crate::accounts::Accounts> {
     }
 }
 
+/// The state of the pages that act on tenants: the site, and the API's state (the store,
+/// the engine, the change notifications and the shutdown signal).
+#[derive(Clone)]
+pub struct PortalState {
+    pub site: WebState,
+    pub api: crate::api::ApiState,
+}
+
+impl axum::extract::FromRef<PortalState> for Arc<crate::accounts::Accounts> {
+    fn from_ref(state: &PortalState) -> Self {
+        state.site.accounts.clone()
+    }
+}
+
+impl axum::extract::FromRef<PortalState> for WebState {
+    fn from_ref(state: &PortalState) -> Self {
+        state.site.clone()
+    }
+}
+
 /// A state for unit tests of pages that never reach the database (the pool is lazy).
 #[cfg(test)]
 pub(crate) fn test_state() -> WebState {
@@ -70,8 +102,27 @@ pub(crate) fn test_state() -> WebState {
     }
 }
 
-/// The pages and `/assets/`, with the 404 page as the fallback; merge into the server's router.
-pub fn router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
+/// Every page and `/assets/`, with the 404 page as the fallback; merge into the server's
+/// router.
+pub fn router<S: Clone + Send + Sync + 'static>(
+    site: WebState,
+    api: crate::api::ApiState,
+) -> Router<S> {
+    let portal = PortalState {
+        site: site.clone(),
+        api,
+    };
+    let portal: Router<S> = Router::new()
+        .merge(signup::routes())
+        .merge(dashboard::routes())
+        .merge(account::routes())
+        .layer(middleware::map_response(security_headers))
+        .with_state(portal);
+    portal.merge(public_router(site))
+}
+
+/// The public pages and `/assets/`, with the 404 page as the fallback (no tenant access).
+pub fn public_router<S: Clone + Send + Sync + 'static>(state: WebState) -> Router<S> {
     Router::new()
         .route("/", get(pages::landing))
         .route("/login", get(pages::login))
@@ -117,7 +168,7 @@ mod tests {
     async fn serve() -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let app: Router = router(test_state());
+        let app: Router = public_router(test_state());
         tokio::spawn(async move { axum::serve(listener, app).await });
         format!("http://{address}")
     }
@@ -159,7 +210,7 @@ mod tests {
         let address = listener.local_addr().unwrap();
         let app = Router::new()
             .route("/login", axum::routing::post(|| async { "posted" }))
-            .merge(router(test_state()));
+            .merge(public_router(test_state()));
         tokio::spawn(async move { axum::serve(listener, app).await });
         let client = reqwest::Client::new();
         let url = format!("http://{address}/login");

@@ -2,8 +2,8 @@
 //! `WebTemplate` (an axum response: 200, `text/html; charset=utf-8`; a render failure is
 //! logged and becomes a 500).
 //!
-//! Every page has an `active` field naming the navigation entry to mark as current (`""` for
-//! none); `base.html` reads it.
+//! Every page has a `chrome` field ([`Chrome`]): the navigation entry to mark as current and
+//! the logged-in user; `base.html` reads it.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -14,13 +14,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::WebState;
+use super::chrome::Chrome;
 use crate::accounts::CsrfToken;
 
 /// `/`: the Fresco value proposition and the call to action to `/signup`.
 #[derive(Debug, Template, WebTemplate)]
 #[template(path = "landing.html")]
 pub struct LandingPage {
-    pub active: &'static str,
+    pub chrome: Chrome,
     pub base_domain: String,
 }
 
@@ -29,7 +30,7 @@ pub struct LandingPage {
 #[derive(Debug, Template, WebTemplate)]
 #[template(path = "login.html")]
 pub struct LoginPage {
-    pub active: &'static str,
+    pub chrome: Chrome,
     /// The CSRF token, sent back in the hidden `csrf` field.
     pub csrf: String,
     /// The email to fill in again after a failed attempt.
@@ -48,7 +49,7 @@ impl LoginPage {
     /// An empty form carrying `csrf`.
     pub fn new(csrf: String) -> LoginPage {
         LoginPage {
-            active: "login",
+            chrome: Chrome::anonymous("login"),
             csrf,
             email: String::new(),
             remember: false,
@@ -64,7 +65,7 @@ impl LoginPage {
 #[derive(Debug, Template, WebTemplate)]
 #[template(path = "support.html")]
 pub struct SupportPage {
-    pub active: &'static str,
+    pub chrome: Chrome,
     pub base_domain: String,
 }
 
@@ -72,7 +73,7 @@ pub struct SupportPage {
 #[derive(Debug, Template)]
 #[template(path = "not_found.html")]
 pub struct NotFoundPage {
-    pub active: &'static str,
+    pub chrome: Chrome,
     pub path: String,
 }
 
@@ -82,9 +83,9 @@ impl IntoResponse for NotFoundPage {
     }
 }
 
-pub async fn landing(State(state): State<WebState>) -> LandingPage {
+pub async fn landing(State(state): State<WebState>, chrome: Chrome) -> LandingPage {
     LandingPage {
-        active: "",
+        chrome,
         base_domain: state.base_domain.to_string(),
     }
 }
@@ -107,9 +108,9 @@ pub fn login_page(csrf_token: &str, next: Option<String>) -> LoginPage {
     }
 }
 
-pub async fn support(State(state): State<WebState>) -> SupportPage {
+pub async fn support(State(state): State<WebState>, chrome: Chrome) -> SupportPage {
     SupportPage {
-        active: "support",
+        chrome: chrome.at("support"),
         base_domain: state.base_domain.to_string(),
     }
 }
@@ -125,7 +126,7 @@ pub async fn not_found(uri: Uri) -> Response {
         .into_response();
     }
     NotFoundPage {
-        active: "",
+        chrome: Chrome::anonymous(""),
         path: uri.path().to_owned(),
     }
     .into_response()
@@ -185,7 +186,10 @@ mod tests {
 
     #[tokio::test]
     async fn landing_should_state_the_offer_and_link_to_signup() {
-        let html = landing(State(state())).await.render().unwrap();
+        let html = landing(State(state()), Chrome::anonymous(""))
+            .await
+            .render()
+            .unwrap();
         assert_layout(&html, "Network Canvas Fresco, hosted for your study");
         assert!(html.contains("<h1 id=\"hero-title\">"), "one headline");
         assert!(html.contains(r#"id="hero-cta" class="btn btn-primary btn-lg" href="/signup""#));
@@ -264,7 +268,10 @@ mod tests {
 
     #[tokio::test]
     async fn support_should_answer_the_common_questions() {
-        let html = support(State(state())).await.render().unwrap();
+        let html = support(State(state()), Chrome::anonymous(""))
+            .await
+            .render()
+            .unwrap();
         assert_layout(&html, "Support and FAQ");
         assert!(html.matches("<details>").count() >= 5, "a short FAQ");
         assert!(html.contains("<summary>Where is my study data stored?</summary>"));
@@ -276,7 +283,7 @@ mod tests {
         let response = not_found("/nowhere?x=1".parse().unwrap()).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         let page = NotFoundPage {
-            active: "",
+            chrome: Chrome::anonymous(""),
             path: "/nowhere".into(),
         };
         let html = page.render().unwrap();

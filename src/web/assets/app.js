@@ -16,3 +16,14 @@
     if (button) button.setAttribute("aria-disabled", "true");
   });
 })();
+
+// ---------- signup wizard ----------
+// (signup scripts go here)
+
+
+// ---------- dashboard, tenant detail, logs ----------
+// (dashboard scripts go here)
+
+
+// ---------- account pages ----------
+// (account scripts go here)
