@@ -83,10 +83,10 @@ async fn landing_call_to_action_should_lead_to_signup_by_keyboard() {
     browser.screenshot("03-cta-focused").await;
 
     browser.press(Key::Enter).await;
-    browser.wait_for_path("/signup").await;
-    // The wizard is not built yet: the 404 page, in the layout.
+    // /signup continues the wizard where it stands: step 1 for a new visitor.
+    browser.wait_for_path("/signup/account").await;
     assert_layout(&browser).await;
-    assert_eq!(text(&browser, ".error-code").await, "404");
+    assert_eq!(text(&browser, "h1").await, "Create your account");
     browser.screenshot("04-signup").await;
 
     // The same page on a small phone.

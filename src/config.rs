@@ -104,6 +104,9 @@ pub struct Config {
     /// Take the client address for login rate limits from the last `X-Forwarded-For` entry;
     /// set only when a trusted proxy (Traefik) is in front, else clients could pick their own.
     pub web_trust_forwarded_for: bool,
+    /// The public Fresco sandbox the signup wizard suggests to people who only want to test
+    /// features or learn the platform (an `http(s)://` URL).
+    pub web_sandbox_url: String,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// How often every running tenant container's CPU, memory and network are sampled for the
@@ -218,6 +221,7 @@ impl Default for Config {
             specs_rescan_period: Duration::from_secs(30),
             web_cookie_secure: None,
             web_trust_forwarded_for: false,
+            web_sandbox_url: "https://fresco-sandbox.networkcanvas.com".into(),
         }
     }
 }
@@ -362,6 +366,9 @@ impl Config {
         if let Some(v) = lookup("TENANTD_WEB_TRUST_FORWARDED_FOR") {
             self.web_trust_forwarded_for = bool_var("TENANTD_WEB_TRUST_FORWARDED_FOR", &v)?;
         }
+        if let Some(v) = lookup("TENANTD_WEB_SANDBOX_URL") {
+            self.web_sandbox_url = v;
+        }
         if let Some(v) = lookup("TENANTD_SPECS_RESCAN_PERIOD") {
             self.specs_rescan_period = duration_var("TENANTD_SPECS_RESCAN_PERIOD", v)?;
         }
@@ -443,6 +450,18 @@ impl Config {
         }
         if self.public_scheme != "http" && self.public_scheme != "https" {
             return invalid("public_scheme", "must be http or https");
+        }
+        // It is shown as a link: only a plain web address, nothing a browser would run.
+        let sandbox = &self.web_sandbox_url;
+        if !(sandbox.starts_with("https://") || sandbox.starts_with("http://"))
+            || sandbox
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+        {
+            return invalid(
+                "web_sandbox_url",
+                "must be an http:// or https:// URL without spaces or quotes",
+            );
         }
         if self.default_resources.memory.bytes() < 64 * 1024 * 1024 {
             return invalid("default_resources.memory", "must be at least 64Mi");

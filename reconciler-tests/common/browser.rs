@@ -335,15 +335,22 @@ impl Browser {
         }
     }
 
-    /// Asserts that nothing on the page scrolls sideways (a layout that fits the viewport).
+    /// Asserts that nothing on the page scrolls sideways (a layout that fits the viewport);
+    /// the message names the elements that stick out.
     pub async fn assert_no_sideways_scroll(&self) {
-        let overflow = self
-            .js("return document.documentElement.scrollWidth > window.innerWidth;")
+        let wide = self
+            .js("if (document.documentElement.scrollWidth <= window.innerWidth) return []; \
+                 return [...document.querySelectorAll('body *')] \
+                   .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1) \
+                   .slice(0, 8) \
+                   .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + \
+                        (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : '') + \
+                        ' right=' + Math.round(e.getBoundingClientRect().right));")
             .await;
         assert_eq!(
-            overflow,
-            Value::Bool(false),
-            "the page scrolls sideways at this width"
+            wide,
+            Value::Array(Vec::new()),
+            "the page scrolls sideways at this width; these stick out"
         );
     }
 

@@ -137,6 +137,10 @@ impl From<store::Error> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "Conflict", error.to_string())
                     .with_field("metadata.resourceVersion")
             }
+            store::Error::NameTaken { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "Conflict", error.to_string())
+                    .with_field("metadata.name")
+            }
             store::Error::SubdomainTaken { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "Conflict", error.to_string())
                     .with_field("spec.subdomain")

@@ -527,8 +527,25 @@ async fn restart_tenant(
     Path(name): Path<String>,
     ApiQuery(query): ApiQuery<WriteQuery>,
 ) -> ApiResult<Json<Tenant>> {
+    restart_as(&state, &principal, &name, query.force).await
+}
+
+/// Restarts the tenant's container on behalf of `principal`: sets `spec.restartedAt` to now,
+/// exactly as the restart verb does (the web pages call this).
+pub async fn restart(state: &ApiState, principal: &Principal, name: &str) -> ApiResult<Tenant> {
+    restart_as(state, principal, name, false)
+        .await
+        .map(|Json(t)| t)
+}
+
+async fn restart_as(
+    state: &ApiState,
+    principal: &Principal,
+    name: &str,
+    force: bool,
+) -> ApiResult<Json<Tenant>> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    edit_spec(&state, &principal, &name, query.force, |t| {
+    edit_spec(state, principal, name, force, |t| {
         t.spec.restarted_at = Some(now.clone())
     })
     .await

@@ -180,6 +180,14 @@ impl Errors {
     }
 }
 
+/// The problems of `name` as a tenant name or subdomain, reported on `field` (the web wizard
+/// checks a subdomain alone, with the same rules as a whole resource).
+pub fn name_errors(field: &str, name: &str) -> Vec<FieldError> {
+    let mut errors = Errors::default();
+    check_name(&mut errors, field, name);
+    errors.0
+}
+
 /// A tenant name or subdomain: a lowercase ASCII RFC 1123 label, not reserved.
 fn check_name(errors: &mut Errors, field: &str, name: &str) {
     const ALLOWED: &str = "only lowercase letters a-z, digits 0-9 and '-' are allowed";

@@ -31,6 +31,7 @@ pub mod accounts;
 mod changes;
 mod credentials;
 mod events;
+pub mod signup;
 mod status;
 mod watch;
 
@@ -66,6 +67,9 @@ pub enum Error {
     VersionOnCreate { name: String },
     #[error("subdomain {subdomain} is already taken by another tenant")]
     SubdomainTaken { subdomain: String },
+    /// A create-only write ([`Store::create`]) found a tenant of that name.
+    #[error("the name {name} is taken by another tenant")]
+    NameTaken { name: String },
     #[error("tenant {name} is being deleted; wait until it is gone before applying it again")]
     BeingDeleted { name: String },
     #[error(
@@ -172,24 +176,7 @@ impl Store {
         let current = fetch_for_update(&mut tx, name).await?;
         let outcome = decide_apply(current.as_ref(), tenant, options)?;
         match (&current, outcome) {
-            (None, _) => {
-                let uid = uuid::Uuid::new_v4().simple().to_string();
-                sqlx::query(
-                    "INSERT INTO tenants (name, uid, subdomain, spec, labels, owner, finalizers, source) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(name)
-                .bind(&uid)
-                .bind(&subdomain)
-                .bind(&spec_json)
-                .bind(&labels_json)
-                .bind(&tenant.metadata.owner)
-                .bind(vec![FINALIZER.to_owned()])
-                .bind(&options.source)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| map_unique(e, &subdomain))?;
-            }
+            (None, _) => insert(&mut tx, tenant, options.source.as_deref()).await?,
             (Some(_), ApplyOutcome::Unchanged) => {}
             (Some(current), _) => {
                 let meta = &current.metadata;
@@ -220,6 +207,37 @@ impl Store {
             .await?
             .ok_or_else(|| Error::NotFound { name: name.clone() })?;
         Ok((outcome, stored))
+    }
+
+    /// Creates the tenant, and only creates: an existing tenant of that name is
+    /// [`Error::NameTaken`] (whoever owns it), a used subdomain [`Error::SubdomainTaken`].
+    /// For the web wizard, where two people racing for one name must not overwrite each other.
+    pub async fn create(&self, tenant: &Tenant) -> Result<Tenant> {
+        let name = &tenant.metadata.name;
+        if tenant.metadata.resource_version.is_some() {
+            return Err(Error::VersionOnCreate { name: name.clone() });
+        }
+        let mut tx = self.pool.begin().await?;
+        insert(&mut tx, tenant, None).await?;
+        tx.commit().await?;
+        self.get(name)
+            .await?
+            .ok_or_else(|| Error::NotFound { name: name.clone() })
+    }
+
+    /// Which of `candidates` are used as a tenant name or a subdomain: one query.
+    pub async fn taken_names(
+        &self,
+        candidates: &[String],
+    ) -> Result<std::collections::BTreeSet<String>> {
+        let taken: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM tenants WHERE name = ANY($1) \
+             UNION SELECT subdomain FROM tenants WHERE subdomain = ANY($1)",
+        )
+        .bind(candidates)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(taken.into_iter().collect())
     }
 
     /// One tenant with its status, or `None`.
@@ -371,6 +389,48 @@ async fn fetch_for_update(
         .fetch_optional(&mut **tx)
         .await?;
     row.map(|r| tenant_from_row(&r)).transpose()
+}
+
+/// Inserts a new tenant row (fresh uid, generation 1, the finalizer).
+async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &Tenant,
+    source: Option<&str>,
+) -> Result<()> {
+    let name = &tenant.metadata.name;
+    let spec_json = serde_json::to_value(&tenant.spec).expect("a TenantSpec always serializes");
+    let labels_json =
+        serde_json::to_value(&tenant.metadata.labels).expect("labels always serialize");
+    let subdomain = tenant.spec.subdomain_or(name).to_owned();
+    let uid = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query(
+        "INSERT INTO tenants (name, uid, subdomain, spec, labels, owner, finalizers, source) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(name)
+    .bind(&uid)
+    .bind(&subdomain)
+    .bind(&spec_json)
+    .bind(&labels_json)
+    .bind(&tenant.metadata.owner)
+    .bind(vec![FINALIZER.to_owned()])
+    .bind(source)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| map_insert_error(e, name, &subdomain))?;
+    Ok(())
+}
+
+/// A unique violation on the name (the primary key) or on the subdomain, as its error.
+fn map_insert_error(error: sqlx::Error, name: &str, subdomain: &str) -> Error {
+    if let sqlx::Error::Database(db) = &error
+        && db.constraint() == Some("tenants_pkey")
+    {
+        return Error::NameTaken {
+            name: name.to_owned(),
+        };
+    }
+    map_unique(error, subdomain)
 }
 
 fn map_unique(error: sqlx::Error, subdomain: &str) -> Error {

@@ -44,6 +44,10 @@ pub const PRODUCT_NAME: &str = "tenantd — hosted Network Canvas Fresco";
 pub struct WebState {
     /// Tenants are served at `<subdomain>.<base_domain>`; pages show example addresses.
     pub base_domain: Arc<str>,
+    /// `http` or `https`: how tenant addresses are shown.
+    pub public_scheme: Arc<str>,
+    /// The public Fresco sandbox the wizard suggests for testing and learning.
+    pub sandbox_url: Arc<str>,
     /// Sessions and CSRF tokens, shared with the API and the account form handlers.
     pub accounts: Arc<crate::accounts::Accounts>,
 }
@@ -55,6 +59,8 @@ impl WebState {
     ) -> WebState {
         WebState {
             base_domain: config.base_domain.as_str().into(),
+            public_scheme: config.public_scheme.as_str().into(),
+            sandbox_url: config.web_sandbox_url.as_str().into(),
             accounts,
         }
     }
@@ -98,6 +104,8 @@ pub(crate) fn test_state() -> WebState {
     );
     WebState {
         base_domain: Arc::from("tenants.test"),
+        public_scheme: Arc::from("https"),
+        sandbox_url: Arc::from("https://sandbox.example.test"),
         accounts: Arc::new(accounts),
     }
 }

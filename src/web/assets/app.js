@@ -18,7 +18,142 @@
 })();
 
 // ---------- signup wizard ----------
-// (signup scripts go here)
+(function () {
+  "use strict";
+
+  // Step 1: a strength meter for the password. The server's rules decide; this only helps.
+  var password = document.getElementById("password");
+  var meter = document.getElementById("password-strength");
+  if (password && meter) {
+    var words = ["Too short", "Weak", "Fair", "Good", "Strong"];
+    var update = function () {
+      var value = password.value;
+      var kinds = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter(function (re) {
+        return re.test(value);
+      }).length;
+      var score = 0;
+      if (value.length >= 10) {
+        score = 1 + (kinds >= 2 ? 1 : 0) + (value.length >= 14 ? 1 : 0) + (kinds >= 3 ? 1 : 0);
+      }
+      meter.hidden = value.length === 0;
+      meter.dataset.strength = String(score);
+      meter.querySelector(".meter-label").textContent = "Strength: " + words[score];
+    };
+    password.addEventListener("input", update);
+    update();
+  }
+
+  // Step 2: suggest the sandbox as soon as testing or learning is chosen; the other field
+  // only when "something else" is.
+  var useForm = document.getElementById("use-form");
+  if (useForm) {
+    var note = document.getElementById("sandbox-note");
+    var confirm = document.getElementById("confirm_sandbox");
+    var other = document.getElementById("other-field");
+    var button = document.getElementById("continue");
+    var sync = function () {
+      var checked = useForm.querySelector("input[name=intended_use]:checked");
+      var value = checked ? checked.value : "";
+      var sandbox = value === "testing" || value === "learning";
+      note.hidden = !sandbox;
+      // Having seen the suggestion, going on means "continue anyway".
+      confirm.value = sandbox ? "yes" : "";
+      button.textContent = sandbox ? "Continue anyway" : "Continue";
+      other.hidden = value !== "other";
+    };
+    useForm.addEventListener("change", sync);
+    sync();
+  }
+
+  // Step 3: check the subdomain as it is typed, and offer free alternatives.
+  var subdomainForm = document.getElementById("subdomain-form");
+  if (subdomainForm) {
+    var input = document.getElementById("subdomain");
+    var status = document.getElementById("subdomain-status");
+    var preview = document.getElementById("url-preview");
+    var box = document.getElementById("suggestions");
+    var list = box.querySelector("ul");
+    var scheme = subdomainForm.dataset.scheme;
+    var domain = subdomainForm.dataset.baseDomain;
+    var timer = null;
+    var asked = 0;
+    var show = function (verdict) {
+      var ok = verdict.status === "available";
+      status.textContent = verdict.message;
+      status.classList.toggle("is-error", !ok);
+      status.classList.toggle("is-ok", ok);
+      status.dataset.status = verdict.status;
+      if (ok) input.removeAttribute("aria-invalid");
+      else input.setAttribute("aria-invalid", "true");
+      list.textContent = "";
+      verdict.suggestions.forEach(function (name) {
+        var item = document.createElement("li");
+        var pick = document.createElement("button");
+        pick.className = "btn btn-secondary btn-sm suggestion";
+        pick.type = "submit";
+        pick.name = "pick";
+        pick.value = name;
+        pick.textContent = name;
+        item.appendChild(pick);
+        list.appendChild(item);
+      });
+      box.hidden = verdict.suggestions.length === 0;
+    };
+    var check = function () {
+      var value = input.value.trim();
+      var code = preview.querySelector("code");
+      code.textContent = scheme + "://" + (value || "your-lab") + "." + domain;
+      if (!value) {
+        status.textContent = "";
+        box.hidden = true;
+        return;
+      }
+      var mine = ++asked;
+      fetch("/signup/subdomain/check?name=" + encodeURIComponent(value), {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin"
+      })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (verdict) {
+          // Answers can arrive out of order; only the latest question counts.
+          if (verdict && mine === asked) show(verdict);
+        })
+        .catch(function () { /* The check on submit still applies. */ });
+    };
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(check, 250);
+    });
+  }
+
+  // Step 5: live progress over server-sent events.
+  var deploy = document.getElementById("deploy");
+  if (deploy && window.EventSource) {
+    var failure = document.getElementById("deploy-failure");
+    var failureText = document.getElementById("deploy-failure-text");
+    var eta = document.getElementById("eta");
+    var next = document.getElementById("deploy-next");
+    var source = new EventSource(deploy.dataset.events);
+    source.addEventListener("progress", function (event) {
+      var progress = JSON.parse(event.data);
+      progress.items.forEach(function (item) {
+        var row = deploy.querySelector('.checklist-item[data-key="' + item.key + '"]');
+        if (!row) return;
+        row.classList.toggle("is-done", item.done);
+        row.querySelector(".checklist-state").textContent = item.done ? "(done)" : "(in progress)";
+      });
+      eta.textContent = progress.eta ? "Time left: " + progress.eta + "." : "";
+      failure.hidden = !progress.failure;
+      failureText.textContent = progress.failure || "";
+      if (progress.ready) {
+        source.close();
+        next.hidden = false;
+        eta.textContent = "Done.";
+        setTimeout(function () { window.location.assign(deploy.dataset.done); }, 1200);
+      }
+    });
+  }
+})();
 
 
 // ---------- dashboard, tenant detail, logs ----------
