@@ -431,6 +431,24 @@ async fn steps_cannot_be_skipped_and_an_idle_wizard_expires() {
     assert_eq!(location.as_deref(), Some("/signup/use"));
     assert!(world.get(&name).await.is_none());
 
+    // Testing or learning: the public sandbox is suggested first, and going on is a choice.
+    let (status, location, page) = visitor
+        .post("/signup/use", &[("intended_use", "testing")])
+        .await;
+    assert_eq!((status, location), (StatusCode::OK, None));
+    assert!(
+        page.contains("Fresco sandbox") && page.contains("Continue anyway"),
+        "{page}"
+    );
+    let recorded: Option<String> = sqlx::query_scalar("SELECT intended_use FROM signup_sessions")
+        .fetch_one(&world.admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded, None,
+        "nothing is recorded until the visitor goes on"
+    );
+
     // Resumed: /signup continues at the first step not done.
     let (_, location, _) = visitor
         .post("/signup/use", &[("intended_use", "study")])
