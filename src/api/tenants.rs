@@ -530,6 +530,19 @@ async fn restart_tenant(
     restart_as(&state, &principal, &name, query.force).await
 }
 
+/// Sets `spec.state` on behalf of `principal`, exactly as the start and stop verbs do (the
+/// web pages call this).
+pub async fn set_state(
+    state: &ApiState,
+    principal: &Principal,
+    name: &str,
+    desired: DesiredState,
+) -> ApiResult<Tenant> {
+    edit_spec(state, principal, name, false, |t| t.spec.state = desired)
+        .await
+        .map(|Json(t)| t)
+}
+
 /// Restarts the tenant's container on behalf of `principal`: sets `spec.restartedAt` to now,
 /// exactly as the restart verb does (the web pages call this).
 pub async fn restart(state: &ApiState, principal: &Principal, name: &str) -> ApiResult<Tenant> {
