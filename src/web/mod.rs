@@ -8,6 +8,7 @@
 //! - [`account`]: settings and the account forms rendered with their errors.
 //! - [`chrome`]: what the layout needs of every request (current nav entry, logged-in user).
 //! - [`assets`]: the stylesheet, script and icon, compiled into the binary.
+//! - [`logs`]: a tenant's logs page: last lines, filter, download, live tail over SSE.
 //!
 //! State: the public pages need only [`WebState`]; the wizard, dashboard and account pages
 //! act on tenants through the API's own functions and get [`PortalState`] (the site and the
@@ -25,6 +26,7 @@ pub mod account;
 pub mod assets;
 pub mod chrome;
 pub mod dashboard;
+pub mod logs;
 pub mod pages;
 pub mod signup;
 
@@ -123,6 +125,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(
     let portal: Router<S> = Router::new()
         .merge(signup::routes())
         .merge(dashboard::routes())
+        .merge(logs::routes())
         .merge(account::routes())
         .layer(middleware::map_response(security_headers))
         .with_state(portal);
