@@ -272,25 +272,31 @@
     detail.textContent = why || "";
   };
 
+  var liveTimer = null;
   var connect = function () {
     clearTimeout(retryTimer);
-    source = new EventSource(root.dataset.stream + "?after=" + encodeURIComponent(after));
-    source.addEventListener("open", function () {
+    var es = new EventSource(root.dataset.stream + "?after=" + encodeURIComponent(after));
+    source = es;
+    es.addEventListener("open", function () {
       retryDelay = 2000;
-      setState("live");
+      // A stopped container's stream opens and ends at once; only one that stays open is live.
+      clearTimeout(liveTimer);
+      liveTimer = setTimeout(function () { if (source === es) setState("live"); }, 300);
     });
-    source.addEventListener("line", function (event) {
+    es.addEventListener("line", function (event) {
       var line = JSON.parse(event.data);
       if (line.stamp) after = line.stamp;
       append(line);
     });
     // The server ended the stream (the container stopped); the browser reconnects by itself.
-    source.addEventListener("end", function (event) {
+    es.addEventListener("end", function (event) {
+      clearTimeout(liveTimer);
       setState("reconnecting", event.data);
     });
-    source.addEventListener("error", function () {
-      if (!source) return;
-      if (source.readyState === EventSource.CLOSED) {
+    es.addEventListener("error", function () {
+      if (source !== es) return;
+      clearTimeout(liveTimer);
+      if (es.readyState === EventSource.CLOSED) {
         // Refused (a server error, or logged out): try again later, more slowly each time.
         source = null;
         setState("reconnecting", "The connection was refused; trying again.");
@@ -303,6 +309,7 @@
   };
   var pause = function () {
     clearTimeout(retryTimer);
+    clearTimeout(liveTimer);
     if (source) source.close();
     source = null;
     setState("paused", "New lines are not shown until you follow again.");

@@ -201,15 +201,15 @@ async fn read_lines(
     };
     let read = async {
         let mut chunks = Box::pin(engine.logs(&container.id, &request));
-        let mut lines = Vec::new();
+        let mut read = Vec::new();
         while let Some(chunk) = chunks.next().await {
             match chunk {
-                Ok(chunk) => lines.extend(lines::parse_chunk(&chunk)),
+                Ok(chunk) => read.extend(lines::parse_chunk(&chunk)),
                 Err(engine::Error::NoSuchContainer { .. }) => return Ok(None),
                 Err(e) => return Err(Error::ReadLogs(e)),
             }
         }
-        Ok(Some(lines))
+        Ok(Some(read))
     };
     tokio::time::timeout(READ_TIMEOUT, read)
         .await
@@ -349,11 +349,11 @@ async fn download(
     if let Some(error) = options.lines_error.as_ref().or(options.q_error.as_ref()) {
         return Ok((StatusCode::BAD_REQUEST, error.clone()).into_response());
     }
-    let lines = read_lines(&state, &name, options.lines)
+    let output = read_lines(&state, &name, options.lines)
         .await?
         .unwrap_or_default();
     let filter = Filter::new(&options.q);
-    let body = lines::download_text(lines.iter().filter(|l| filter.matches(l)));
+    let body = lines::download_text(output.iter().filter(|l| filter.matches(l)));
     let filename = lines::download_filename(&name, Utc::now());
     let mut response = body.into_response();
     let headers = response.headers_mut();
@@ -411,6 +411,54 @@ mod tests {
         assert!(options.q_error.is_some());
         let exact = "é".repeat(MAX_FILTER);
         assert!(Options::of(&query(Some(&exact), None), PAGE_LINES).is_valid());
+    }
+
+    /// What the template makes of untrusted lines: escaped text, stderr marked in words as
+    /// well as colour, non-matching lines hidden, and the count.
+    #[test]
+    fn the_page_escapes_lines_marks_stderr_and_hides_what_the_filter_does_not_match() {
+        use crate::engine::{LogChunk, LogSource};
+        let parse = |source, text: &str| {
+            lines::parse_chunk(&LogChunk {
+                source,
+                bytes: text.as_bytes().to_vec(),
+            })
+        };
+        let mut all = parse(LogSource::Stdout, "2030-01-01T12:00:00Z <b>listening</b>\n");
+        all.extend(parse(LogSource::Stderr, "2030-01-01T12:00:01Z failed to connect\n"));
+        let options = Options::of(&query(Some("listen"), None), PAGE_LINES);
+        let filter = Filter::new(&options.q);
+        let lines: Vec<LineView> = all
+            .into_iter()
+            .map(|line| LineView {
+                shown: filter.matches(&line),
+                line,
+            })
+            .collect();
+        let page = LogsPage {
+            chrome: Chrome::default(),
+            name: "acme".into(),
+            phase: "Ready",
+            badge: "ready".into(),
+            options,
+            choices: &LINE_CHOICES,
+            shown: 1,
+            lines,
+            no_container: None,
+            read_failed: false,
+            after: "2030-01-01T12:00:01.000000000Z".into(),
+        };
+        let html = page.render().expect("the template renders");
+        assert!(html.contains("&#60;b&#62;listening&#60;/b&#62;"), "escaped");
+        assert!(!html.contains("<b>listening"), "never raw");
+        assert!(html.contains(r#"<li class="log-line log-stderr" hidden>"#), "{html}");
+        assert!(html.contains(r#"title="stderr">err</span>"#));
+        assert!(html.contains(r#"datetime="2030-01-01T12:00:00.000000000Z" title="2030-01-01 12:00:00.000 UTC">12:00:00</time>"#));
+        assert!(html.contains("Showing 1 of the last 2 lines"));
+        assert!(html.contains(r#"<option value="500" selected>"#));
+        assert!(html.contains(
+            r#"href="/dashboard/tenants/acme/logs/download?lines=500&#38;q=listen""#
+        ));
     }
 
     #[test]
