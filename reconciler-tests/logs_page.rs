@@ -135,7 +135,7 @@ async fn the_logs_page_shows_a_line_the_app_printed_and_new_lines_live() {
            const probe = items.find(e => e.textContent.includes({probe:?})); \
            const start = items.find(e => e.textContent.includes({STARTUP_LINE:?})); \
            return probe && probe.offsetParent === null && start && start.offsetParent !== null; }})()"
-    ));
+    );
     browser
         .wait_until(
             "the filter to hide the request's line",
