@@ -48,7 +48,10 @@ async fn raw_request(world: &World, name: &str, path: &str) {
         .read_to_string(&mut answer)
         .await
         .expect("reading the app's answer");
-    assert!(answer.starts_with("HTTP/1.1 404"), "the app answered {answer:?}");
+    assert!(
+        answer.starts_with("HTTP/1.1 404"),
+        "the app answered {answer:?}"
+    );
 }
 
 /// Polls the page (over HTTP, as `visitor`) until it contains `text`.
@@ -106,7 +109,9 @@ async fn the_logs_page_shows_a_line_the_app_printed_and_new_lines_live() {
     browser.screenshot("01-logs").await;
 
     // A marker on the window survives only if the page is never reloaded.
-    browser.js("window.stillTheSamePage = true; return true;").await;
+    browser
+        .js("window.stillTheSamePage = true; return true;")
+        .await;
     let probe = format!("/logs-probe-{}/<b>bold</b>", common::random_suffix());
     raw_request(&world, &name, &probe).await;
     browser
@@ -152,7 +157,10 @@ async fn the_logs_page_shows_a_line_the_app_printed_and_new_lines_live() {
         .await
         .unwrap()
         .unwrap();
-    assert!(href.contains("q=LISTENING"), "the download follows the filter: {href}");
+    assert!(
+        href.contains("q=LISTENING"),
+        "the download follows the filter: {href}"
+    );
     browser.screenshot("03-filtered").await;
 
     // Clear the filter like a person (backspace), then pause.
@@ -241,7 +249,10 @@ async fn the_logs_page_shows_a_line_the_app_printed_and_new_lines_live() {
 #[tokio::test]
 async fn the_filter_and_the_download_work_without_javascript() {
     let (world, base, email, name) = world_with_tenant("logs-http").await;
-    let probe = format!("/logs-other-{}/<script>alert(1)</script>", common::random_suffix());
+    let probe = format!(
+        "/logs-other-{}/<script>alert(1)</script>",
+        common::random_suffix()
+    );
     raw_request(&world, &name, &probe).await;
     let mut visitor = Visitor::new(&base);
     visitor.log_in(&email, PASSWORD).await;
@@ -285,7 +296,10 @@ async fn the_filter_and_the_download_work_without_javascript() {
     };
     let response = download("?q=listening").await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()[CONTENT_TYPE], "text/plain; charset=utf-8");
+    assert_eq!(
+        response.headers()[CONTENT_TYPE],
+        "text/plain; charset=utf-8"
+    );
     let disposition = response.headers()[CONTENT_DISPOSITION]
         .to_str()
         .unwrap()
@@ -335,10 +349,17 @@ async fn a_second_user_gets_404_from_the_page_the_stream_and_the_download() {
     for path in &paths {
         let (status, body) = other.page(path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
-        assert!(body.contains("We couldn’t find that page"), "{path}: the 404 page");
+        assert!(
+            body.contains("We couldn’t find that page"),
+            "{path}: the 404 page"
+        );
     }
     let (status, _) = other.page("/dashboard/tenants/no-such-tenant/logs").await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "the same as a missing tenant");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the same as a missing tenant"
+    );
 
     let anonymous = Visitor::new(&base);
     for path in &paths {
@@ -382,7 +403,11 @@ async fn a_second_user_gets_404_from_the_page_the_stream_and_the_download() {
         .await
         .unwrap();
     assert_eq!(download.status(), StatusCode::OK);
-    assert_eq!(download.text().await.unwrap(), "", "nothing to download yet");
+    assert_eq!(
+        download.text().await.unwrap(),
+        "",
+        "nothing to download yet"
+    );
 
     world.cleanup().await;
 }

@@ -238,7 +238,11 @@ mod tests {
         assert_eq!(clean("\u{1b}]0;title\u{7}after"), "after");
         assert_eq!(clean("\u{1b}]8;;http://x\u{1b}\\link"), "link");
         assert_eq!(clean("a\tb\u{8}c\u{0}"), "a\tb\u{fffd}c\u{fffd}");
-        assert_eq!(clean("<script>é</script>"), "<script>é</script>", "HTML is the template's job");
+        assert_eq!(
+            clean("<script>é</script>"),
+            "<script>é</script>",
+            "HTML is the template's job"
+        );
         assert_eq!(clean("dangling \u{1b}"), "dangling ");
     }
 
@@ -253,10 +257,7 @@ mod tests {
 
     #[test]
     fn the_download_has_one_line_per_line_with_time_and_source() {
-        let lines = parse_chunk(&chunk(
-            LogSource::Stdout,
-            "2030-01-01T12:00:00Z hello\n",
-        ));
+        let lines = parse_chunk(&chunk(LogSource::Stdout, "2030-01-01T12:00:00Z hello\n"));
         assert_eq!(
             download_text(lines.iter().chain([&line("no time")])),
             "2030-01-01T12:00:00.000000000Z stdout hello\nstdout no time\n"

@@ -280,11 +280,13 @@ async fn page(
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, Error> {
     let Some(tenant) = visible_tenant(&state, &session, &name).await? else {
-        return Ok(not_found(&session, format!("/dashboard/tenants/{name}/logs")));
+        return Ok(not_found(
+            &session,
+            format!("/dashboard/tenants/{name}/logs"),
+        ));
     };
     let options = Options::of(&query, PAGE_LINES);
-    let (lines, no_container, read_failed) = match read_lines(&state, &name, options.lines).await
-    {
+    let (lines, no_container, read_failed) = match read_lines(&state, &name, options.lines).await {
         Ok(Some(lines)) => (lines, None, false),
         Ok(None) => (
             Vec::new(),
@@ -425,7 +427,10 @@ mod tests {
             })
         };
         let mut all = parse(LogSource::Stdout, "2030-01-01T12:00:00Z <b>listening</b>\n");
-        all.extend(parse(LogSource::Stderr, "2030-01-01T12:00:01Z failed to connect\n"));
+        all.extend(parse(
+            LogSource::Stderr,
+            "2030-01-01T12:00:01Z failed to connect\n",
+        ));
         let options = Options::of(&query(Some("listen"), None), PAGE_LINES);
         let filter = Filter::new(&options.q);
         let lines: Vec<LineView> = all
@@ -451,14 +456,17 @@ mod tests {
         let html = page.render().expect("the template renders");
         assert!(html.contains("&#60;b&#62;listening&#60;/b&#62;"), "escaped");
         assert!(!html.contains("<b>listening"), "never raw");
-        assert!(html.contains(r#"<li class="log-line log-stderr" hidden>"#), "{html}");
+        assert!(
+            html.contains(r#"<li class="log-line log-stderr" hidden>"#),
+            "{html}"
+        );
         assert!(html.contains(r#"title="stderr">err</span>"#));
         assert!(html.contains(r#"datetime="2030-01-01T12:00:00.000000000Z" title="2030-01-01 12:00:00.000 UTC">12:00:00</time>"#));
         assert!(html.contains("Showing 1 of the last 2 lines"));
         assert!(html.contains(r#"<option value="500" selected>"#));
-        assert!(html.contains(
-            r#"href="/dashboard/tenants/acme/logs/download?lines=500&#38;q=listen""#
-        ));
+        assert!(
+            html.contains(r#"href="/dashboard/tenants/acme/logs/download?lines=500&#38;q=listen""#)
+        );
     }
 
     #[test]

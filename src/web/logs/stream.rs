@@ -57,11 +57,9 @@ struct LineData<'a> {
 }
 
 /// The resume point: `Last-Event-ID` if it is a time, else `after`.
-fn resume_point(
-    headers: &HeaderMap,
-    after: Option<&str>,
-) -> Result<Option<DateTime<Utc>>, String> {
-    let parse = |text: &str| DateTime::parse_from_rfc3339(text.trim()).map(|t| t.with_timezone(&Utc));
+fn resume_point(headers: &HeaderMap, after: Option<&str>) -> Result<Option<DateTime<Utc>>, String> {
+    let parse =
+        |text: &str| DateTime::parse_from_rfc3339(text.trim()).map(|t| t.with_timezone(&Utc));
     if let Some(at) = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -121,9 +119,13 @@ fn end_event(why: &str) -> Event {
 
 fn sse(events: impl Stream<Item = Event> + Send + 'static) -> Response {
     let first = Event::default().retry(RETRY).comment("tail");
-    Sse::new(stream::once(async { first }).chain(events).map(Ok::<_, Infallible>))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response()
+    Sse::new(
+        stream::once(async { first })
+            .chain(events)
+            .map(Ok::<_, Infallible>),
+    )
+    .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    .into_response()
 }
 
 /// `GET /dashboard/tenants/{name}/logs/stream`.
@@ -149,7 +151,11 @@ pub async fn stream(
             "The server has no container yet; waiting for it to start.",
         )])));
     };
-    let chunks = state.api.ctx.engine.logs(&container.id, &request_after(after));
+    let chunks = state
+        .api
+        .ctx
+        .engine
+        .logs(&container.id, &request_after(after));
     let lines = chunks.flat_map(move |chunk| {
         let events: Vec<Event> = match chunk {
             Ok(chunk) => lines::parse_chunk(&chunk)
@@ -158,7 +164,9 @@ pub async fn stream(
                 .map(line_event)
                 .collect(),
             Err(engine::Error::NoSuchContainer { .. }) => {
-                vec![end_event("The container was removed; waiting for a new one.")]
+                vec![end_event(
+                    "The container was removed; waiting for a new one.",
+                )]
             }
             Err(e) => {
                 tracing::warn!(error = %e, "logs page: the engine failed mid-stream");
@@ -224,7 +232,10 @@ mod tests {
             text: "x".into(),
         };
         assert!(!is_new(&line("2030-01-01T12:00:00.4Z"), Some(after)));
-        assert!(!is_new(&line("2030-01-01T12:00:00.5Z"), Some(after)), "the last one shown");
+        assert!(
+            !is_new(&line("2030-01-01T12:00:00.5Z"), Some(after)),
+            "the last one shown"
+        );
         assert!(is_new(&line("2030-01-01T12:00:00.6Z"), Some(after)));
         assert!(is_new(&line("2030-01-01T12:00:00.4Z"), None));
     }
