@@ -323,6 +323,72 @@ async fn the_filter_and_the_download_work_without_javascript() {
     world.cleanup().await;
 }
 
+/// The data of the first `line` event of an SSE response (10 s at most).
+async fn first_line_event(mut response: reqwest::Response) -> String {
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
+    let mut seen = String::new();
+    let read = async {
+        while let Some(chunk) = response.chunk().await.expect("reading the stream") {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(at) = seen.find("event: line\n") {
+                let rest = &seen[at..];
+                if let Some(data) = rest.lines().find_map(|l| l.strip_prefix("data: "))
+                    && rest.contains("\n\n")
+                {
+                    return data.to_owned();
+                }
+            }
+        }
+        panic!("the stream ended without a line event: {seen}");
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("a line event within 10s")
+}
+
+/// The live tail starts after the page's last line, and a reconnecting browser's
+/// `Last-Event-ID` wins over it: no line is sent twice, none is skipped.
+#[tokio::test]
+async fn the_live_tail_resumes_after_the_last_line_it_sent() {
+    let (world, base, email, name) = world_with_tenant("logs-resume").await;
+    let probe = format!("/logs-next-{}", common::random_suffix());
+    raw_request(&world, &name, &probe).await;
+    let mut visitor = Visitor::new(&base);
+    visitor.log_in(&email, PASSWORD).await;
+    let path = format!("/dashboard/tenants/{name}/logs");
+    let page = wait_for_line(&mut visitor, &path, &probe).await;
+    // The startup line's timestamp, as the page renders it.
+    let start = page.find(STARTUP_LINE).unwrap();
+    let stamp_at = page[..start].rfind(r#"datetime=""#).unwrap() + r#"datetime=""#.len();
+    let stamp = &page[stamp_at..stamp_at + page[stamp_at..].find('"').unwrap()];
+
+    let stream = |after: &str| {
+        visitor
+            .http
+            .get(format!("{base}{path}/stream?after={after}"))
+            .header("accept", "text/event-stream")
+    };
+    let from_start = first_line_event(stream("2000-01-01T00:00:00Z").send().await.unwrap()).await;
+    assert!(from_start.contains(STARTUP_LINE), "{from_start}");
+    let resumed = first_line_event(
+        stream("2000-01-01T00:00:00Z")
+            .header("last-event-id", stamp)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        resumed.contains(&probe) && !resumed.contains(STARTUP_LINE),
+        "the line after the last one sent comes first: {resumed}"
+    );
+    let refused = stream("yesterday").send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+
+    world.cleanup().await;
+}
+
 /// A second user gets 404 from the page, the stream and the download of the first user's
 /// tenant; an anonymous visitor is sent to log in; the owner of a tenant without a container
 /// gets a friendly message instead of an error.
