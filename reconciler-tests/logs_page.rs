@@ -391,7 +391,7 @@ async fn the_live_tail_resumes_after_the_last_line_it_sent() {
 
 /// A second user gets 404 from the page, the stream and the download of the first user's
 /// tenant; an anonymous visitor is sent to log in; the owner of a tenant without a container
-/// gets a friendly message instead of an error.
+/// gets a friendly message instead of an error, and a live tail that waits for it.
 #[tokio::test]
 async fn a_second_user_gets_404_from_the_page_the_stream_and_the_download() {
     let world = World::without_controller("logs-iso").await;
@@ -474,6 +474,27 @@ async fn a_second_user_gets_404_from_the_page_the_stream_and_the_download() {
         "",
         "nothing to download yet"
     );
+
+    // In the browser, the page says so and the live tail waits for the container.
+    let browser = Browser::start("logs-page-no-container").await;
+    browser.log_in(&base, &first_email, PASSWORD).await;
+    browser.goto(&format!("{base}{page}")).await;
+    assert!(
+        browser
+            .text("#log-notice")
+            .await
+            .contains("has no container right now")
+    );
+    browser
+        .wait_until(
+            "the tail to wait for the container",
+            Duration::from_secs(10),
+            "document.getElementById('log-state').dataset.state === 'reconnecting' && \
+             document.getElementById('log-state-detail').textContent.includes('no container yet')",
+        )
+        .await;
+    browser.screenshot("01-no-container").await;
+    browser.quit().await;
 
     world.cleanup().await;
 }
