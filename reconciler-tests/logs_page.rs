@@ -448,7 +448,7 @@ async fn a_second_user_gets_404_from_the_page_the_stream_and_the_download() {
         body.contains("has no container right now"),
         "a friendly message: {body}"
     );
-    assert!(body.contains("No output yet."));
+    assert!(body.contains("No output yet.") && body.contains("No lines yet"));
     let stream = owner
         .http
         .get(format!("{base}{page}/stream"))

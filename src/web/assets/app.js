@@ -203,7 +203,7 @@
     for (var i = 0; i < items.length; i++) if (!items[i].hidden) shown++;
     var total = items.length;
     var noun = total === 1 ? "line" : "lines";
-    count.textContent = needle()
+    count.textContent = total === 0 ? "No lines yet" : needle()
       ? "Showing " + shown + " of the last " + total + " " + noun
       : "Showing the last " + total + " " + noun;
     empty.hidden = shown > 0;

@@ -263,6 +263,9 @@ impl LogsPage {
     /// `Showing 3 of the last 120 lines` and the like.
     pub fn count_words(&self) -> String {
         let total = self.lines.len();
+        if total == 0 {
+            return "No lines yet".into();
+        }
         let noun = if total == 1 { "line" } else { "lines" };
         if self.options.q.is_empty() {
             format!("Showing the last {total} {noun}")
