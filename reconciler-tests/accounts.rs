@@ -2,6 +2,8 @@
 //! right cookie flags, a session cookie uses the API and sees only its own tenants, CSRF
 //! tokens guard every cookie-authenticated write, logout and password changes end sessions,
 //! and logins are rate-limited per account and per IP without revealing which emails exist.
+//! Email verification links from the mail outbox verify an address once; `web_admins` makes
+//! verified accounts admins at startup.
 
 mod common;
 
@@ -19,7 +21,8 @@ const PASSWORD: &str = "Correct-Horse-42";
 /// The anonymous double-submit token a login page would have set and rendered.
 const FORM_TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-/// The API and the account forms of one world, served on 127.0.0.1:0 with connection info.
+/// The API and the pages (with the account forms) of one world, served on 127.0.0.1:0 with
+/// connection info.
 struct Site {
     base: String,
     http: reqwest::Client,
@@ -35,8 +38,11 @@ impl Site {
         std::mem::forget(stop);
         let state = tenantd::api::ApiState::new(world.ctx.clone(), &api, stopped);
         let accounts = state.accounts.clone();
-        let app = tenantd::api::router(state, api.body_limit_bytes)
-            .merge(tenantd::accounts::routes::router(accounts.clone()));
+        let web = tenantd::web::router(
+            tenantd::web::WebState::new(&world.config, accounts.clone()),
+            state.clone(),
+        );
+        let app = tenantd::api::router(state, api.body_limit_bytes).merge(web);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -175,6 +181,17 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .find(|c| c.starts_with("tenantd_session=") || c.starts_with("__Host-tenantd_session="))
 }
 
+/// The text of the element with this `id` in a page (up to its first closing tag).
+fn message_in(page: &str, id: &str) -> String {
+    page.split(&format!(r#"id="{id}""#))
+        .nth(1)
+        .and_then(|rest| rest.split_once('>'))
+        .and_then(|(_, rest)| rest.split("</").next())
+        .unwrap_or_else(|| panic!("the page has no #{id}: {page}"))
+        .trim()
+        .to_owned()
+}
+
 async fn session_count(world: &World) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM sessions")
         .fetch_one(&world.admin)
@@ -246,11 +263,27 @@ async fn login_sets_a_hashed_session_cookie_with_the_right_flags() {
     let (unknown_status, unknown_body) = (unknown.status(), unknown.text().await.unwrap());
     assert_eq!(wrong_status, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        (wrong_status, &wrong_body),
-        (unknown_status, &unknown_body),
-        "no account enumeration"
+        (
+            wrong_status,
+            wrong_body.replace(r#"value="ada@example.org""#, "EMAIL")
+        ),
+        (
+            unknown_status,
+            unknown_body.replace(r#"value="nobody@example.org""#, "EMAIL")
+        ),
+        "no account enumeration: the same page but for the typed email"
     );
-    assert_eq!(wrong_body, "wrong email or password");
+    assert!(
+        wrong_body.contains(&format!(
+            r#"<p class="field-error" id="password-error">{}</p>"#,
+            tenantd::web::account::login::BAD_CREDENTIALS
+        )),
+        "the message is next to the password field: {wrong_body}"
+    );
+    assert!(
+        wrong_body.contains(r#"value="ada@example.org""#),
+        "the typed email is kept"
+    );
 
     let before = session_count(&world).await;
     for (cookie, field) in [
@@ -508,7 +541,7 @@ async fn changing_the_password_ends_the_other_sessions() {
     let (elsewhere, _) = site.login("emil@example.org", PASSWORD).await;
     let new = "Battery-Staple-77";
 
-    for (form, expected) in [
+    for (form, expected, field) in [
         (
             vec![
                 ("csrf", "x"),
@@ -517,6 +550,7 @@ async fn changing_the_password_ends_the_other_sessions() {
                 ("confirm_password", new),
             ],
             StatusCode::FORBIDDEN,
+            "form-error",
         ),
         (
             vec![
@@ -526,6 +560,7 @@ async fn changing_the_password_ends_the_other_sessions() {
                 ("confirm_password", new),
             ],
             StatusCode::UNAUTHORIZED,
+            "current_password-error",
         ),
         (
             vec![
@@ -535,6 +570,7 @@ async fn changing_the_password_ends_the_other_sessions() {
                 ("confirm_password", "other"),
             ],
             StatusCode::UNPROCESSABLE_ENTITY,
+            "confirm_password-error",
         ),
         (
             vec![
@@ -544,10 +580,17 @@ async fn changing_the_password_ends_the_other_sessions() {
                 ("confirm_password", "short"),
             ],
             StatusCode::UNPROCESSABLE_ENTITY,
+            "new_password-error",
         ),
     ] {
         let response = site.form("/settings/password", &here, &form).await;
-        assert_eq!(response.status(), expected, "{:?}", response.text().await);
+        let status = response.status();
+        let page = response.text().await.unwrap();
+        assert_eq!(status, expected, "{page}");
+        assert!(
+            message_in(&page, field).len() > 10,
+            "a message in #{field}: {page}"
+        );
     }
     assert!(
         site.session(&elsewhere).await.is_some(),
@@ -625,12 +668,14 @@ async fn logins_are_rate_limited_per_account_and_per_ip() {
         (1..=90).contains(&retry),
         "one attempt refills every 90 s: {retry}"
     );
+    let page = limited.text().await.unwrap();
     assert!(
-        limited
-            .text()
-            .await
-            .unwrap()
-            .starts_with("too many attempts; try again in")
+        page.contains(
+            r#"role="alert" id="form-error">Too many attempts; try again in 2 minute(s).</div>"#
+        ) || page.contains(
+            r#"role="alert" id="form-error">Too many attempts; try again in 1 minute(s).</div>"#
+        ),
+        "the login page says when to retry: {page}"
     );
     let other = site
         .login_from(Some("10.0.1.1"), "gina@example.org", PASSWORD, false)
@@ -716,5 +761,286 @@ async fn sessions_slide_with_use_and_expire_when_idle() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(site.session(&cookie).await.is_none());
+    world.cleanup().await;
+}
+
+/// The `.eml` files in an outbox folder, oldest first (the names start with the time).
+fn outbox_mails(dir: &std::path::Path) -> Vec<String> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+/// The verification link in a mail (`<public url>/verify-email?token=…`), as a path.
+fn verification_path(mail: &str, public_url: &str) -> String {
+    let start = mail
+        .find(&format!("{public_url}/verify-email?token="))
+        .unwrap_or_else(|| panic!("the mail has a verification link under {public_url}: {mail}"));
+    let link = mail[start..].split_whitespace().next().unwrap();
+    link.strip_prefix(public_url).unwrap().to_owned()
+}
+
+async fn verified_at(world: &World, email: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    world
+        .ctx
+        .store
+        .user_by_email(email)
+        .await
+        .unwrap()
+        .expect("the user exists")
+        .email_verified_at
+}
+
+/// Signing up through the wizard writes an RFC 5322 mail into the outbox whose link, under
+/// the configured public URL, verifies the address (as the store sees it) exactly once; a
+/// second use, a forged token and an expired link are refused with a page that says what to
+/// do, and change nothing. A logged-in user can have the link resent from the settings page.
+#[tokio::test]
+async fn the_mailed_link_verifies_the_address_once() {
+    let world = World::without_controller("acct-verify").await;
+    let outbox = std::env::temp_dir().join(format!("tenantd-outbox-{}", common::random_suffix()));
+    let public_url = "https://portal.example.test";
+    let site = Site::serve(&world, |c| {
+        c.mail_outbox_dir = outbox.clone();
+        c.public_url = public_url.into();
+        c.mail_from = "tenantd <no-reply@portal.example.test>".into();
+    })
+    .await;
+
+    let mut visitor = common::web::Visitor::new(&site.base);
+    let (status, _) = visitor.page("/signup/account").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, location, body) = visitor
+        .post(
+            "/signup/account",
+            &[
+                ("email", "ivy@example.org"),
+                ("password", PASSWORD),
+                ("confirm_password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(location.as_deref(), Some("/signup/use"));
+    assert_eq!(verified_at(&world, "ivy@example.org").await, None);
+
+    let mails = outbox_mails(&outbox);
+    assert_eq!(mails.len(), 1, "one mail per signup");
+    let mail = &mails[0];
+    let (head, _) = mail
+        .split_once("\r\n\r\n")
+        .expect("header, blank line, body");
+    for header in [
+        "From: tenantd <no-reply@portal.example.test>",
+        "To: ivy@example.org",
+        "Subject: Verify your email address for tenantd",
+        "MIME-Version: 1.0",
+    ] {
+        assert!(head.lines().any(|l| l == header), "{header:?} in:\n{head}");
+    }
+    assert!(head.contains("\r\nDate: ") && head.contains("\r\nMessage-ID: <"));
+    let path = verification_path(mail, public_url);
+
+    let forged = format!("/verify-email?token={}", "a".repeat(64));
+    for (path, status, words) in [
+        (forged.as_str(), StatusCode::BAD_REQUEST, "does not work"),
+        (
+            "/verify-email?token=short",
+            StatusCode::BAD_REQUEST,
+            "does not work",
+        ),
+        ("/verify-email", StatusCode::BAD_REQUEST, "does not work"),
+    ] {
+        let (got, page) = visitor.page(path).await;
+        assert_eq!(got, status, "{path}");
+        assert!(
+            page.contains(words) && page.contains("Resend verification email"),
+            "{page}"
+        );
+    }
+    assert_eq!(
+        verified_at(&world, "ivy@example.org").await,
+        None,
+        "a forged token verifies nothing"
+    );
+
+    let (status, page) = visitor.page(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Your email address is verified"), "{page}");
+    let first = verified_at(&world, "ivy@example.org")
+        .await
+        .expect("the link verified the address");
+    let (status, page) = visitor.page(&path).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a link works once");
+    assert!(page.contains("already been used"), "{page}");
+    assert_eq!(verified_at(&world, "ivy@example.org").await, Some(first));
+    let used: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM email_verifications WHERE used_at IS NOT NULL")
+            .fetch_one(&world.admin)
+            .await
+            .unwrap();
+    assert_eq!(used, 1);
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM email_verifications")
+        .fetch_all(&world.admin)
+        .await
+        .unwrap();
+    let token = path.rsplit('=').next().unwrap();
+    assert_eq!(
+        stored,
+        vec![Sha256::digest(token.as_bytes()).to_vec()],
+        "only the token's hash is stored"
+    );
+
+    // An unverified user asks for a new link on the settings page; an expired one is refused.
+    site.register("jay@example.org").await;
+    let mut jay = common::web::Visitor::new(&site.base);
+    jay.log_in("jay@example.org", PASSWORD).await;
+    let (status, page) = jay.page("/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Not verified") && page.contains("jay@example.org"));
+    let (status, location, _) = jay.post("/settings/verification", &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/settings?verification=sent"));
+    let (_, page) = jay.page("/settings?verification=sent").await;
+    assert!(page.contains("We sent a new verification link to jay@example.org"));
+    let mails = outbox_mails(&outbox);
+    assert_eq!(mails.len(), 2);
+    let jay_mail = mails
+        .iter()
+        .find(|m| m.contains("\r\nTo: jay@example.org\r\n"))
+        .expect("a mail to jay");
+    let (status, _, _) = jay
+        .post("/settings/verification", &[("csrf", &"0".repeat(64))])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a forged resend is refused");
+    assert_eq!(outbox_mails(&outbox).len(), 2, "and sends nothing");
+
+    sqlx::query("UPDATE email_verifications SET expires_at = now() - interval '1 minute' WHERE used_at IS NULL")
+        .execute(&world.admin)
+        .await
+        .unwrap();
+    let (status, page) = jay.page(&verification_path(jay_mail, public_url)).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(page.contains("expired"), "{page}");
+    assert_eq!(verified_at(&world, "jay@example.org").await, None);
+
+    let _ = std::fs::remove_dir_all(&outbox);
+    world.cleanup().await;
+}
+
+/// At startup (`tenantd::app::serve`), the verified accounts listed in `web_admins` become
+/// admins and see another user's tenant through the API; a listed account whose address is
+/// not verified stays a user and still sees only its own tenants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_accounts_listed_in_web_admins_are_admins_after_startup() {
+    let world = World::without_controller("acct-admins").await;
+    let accounts = Accounts::new(world.ctx.store.clone(), AccountsConfig::default());
+    let register = |email: &'static str| {
+        let accounts = &accounts;
+        async move {
+            accounts
+                .register(email, PASSWORD, &Client::default())
+                .await
+                .unwrap()
+        }
+    };
+    let kim = register("Kim@Example.org").await;
+    register("lou@example.org").await;
+    let mia = register("mia@example.org").await;
+    sqlx::query("UPDATE users SET email_verified_at = now() WHERE id = $1")
+        .bind(kim.id)
+        .execute(&world.admin)
+        .await
+        .unwrap();
+    let mut tenant = world.tenant("mias");
+    tenant.metadata.owner = Some(mia.id.to_string());
+    tenant.spec.state = tenantd::resource::DesiredState::Stopped;
+    let name = world.apply(&tenant).await.metadata.name;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = world.config.clone();
+    config.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    config
+        .apply_env(|var| {
+            (var == "TENANTD_WEB_ADMINS").then(|| "kim@example.org, LOU@example.org".to_owned())
+        })
+        .unwrap();
+    config.metrics_sample_period = Duration::ZERO;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tenantd::app::serve(config, async move {
+        let _ = stopped.await;
+    }));
+    let base = format!("http://127.0.0.1:{port}");
+    let site = Site {
+        base: base.clone(),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+        accounts: Arc::new(accounts),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while site
+        .http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline && !server.is_finished(),
+            "tenantd serve did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let role = |email: &'static str| {
+        let store = world.ctx.store.clone();
+        async move { store.user_by_email(email).await.unwrap().unwrap().role }
+    };
+    assert_eq!(
+        role("kim@example.org").await,
+        "admin",
+        "listed and verified"
+    );
+    assert_eq!(
+        role("lou@example.org").await,
+        "user",
+        "listed but not verified"
+    );
+    assert_eq!(role("mia@example.org").await, "user", "not listed");
+
+    let path = format!("/tenants/{name}");
+    let (kim_cookie, _) = site.login("kim@example.org", PASSWORD).await;
+    let (status, seen) = site
+        .api(Some(&kim_cookie), None, Method::GET, &path, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "an admin sees mia's tenant: {seen}");
+    let (lou_cookie, _) = site.login("lou@example.org", PASSWORD).await;
+    let (status, _) = site
+        .api(Some(&lou_cookie), None, Method::GET, &path, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "lou is no admin");
+
+    stop.send(()).unwrap();
+    server
+        .await
+        .expect("the server task does not panic")
+        .expect("tenantd serve stops cleanly");
     world.cleanup().await;
 }

@@ -339,3 +339,237 @@ async fn a_user_logs_in_through_the_login_form() {
     browser.quit().await;
     world.cleanup().await;
 }
+
+/// Whether `email`/`password` log in over plain HTTP (a fresh visitor, no browser state).
+async fn password_works(base: &str, email: &str, password: &str) -> bool {
+    let mut visitor = common::web::Visitor::new(base);
+    visitor.page("/login").await;
+    let (status, _, _) = visitor
+        .post("/login", &[("email", email), ("password", password)])
+        .await;
+    status == reqwest::StatusCode::SEE_OTHER
+}
+
+/// A wrong password re-renders the login form in the browser with one generic message next
+/// to the password field (the field marked invalid, the typed email kept), and no session
+/// cookie is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wrong_password_is_shown_next_to_the_field_and_opens_no_session() {
+    let world = World::without_controller("bwrong").await;
+    let base = world.serve_api().await;
+    let email = format!("{}@example.test", world.prefix);
+    common::web::register_user(&world, &email).await;
+
+    let browser = Browser::start("login-wrong-password").await;
+    browser.goto(&format!("{base}/login")).await;
+    browser.fill("#email", &email).await;
+    browser.fill("#password", "Not-The-Password-1").await;
+    browser.click("form.form button[type=submit]").await;
+    browser
+        .wait_until(
+            "the password error",
+            std::time::Duration::from_secs(10),
+            "document.getElementById('password-error').textContent.trim().length > 0",
+        )
+        .await;
+    assert_eq!(
+        browser.text("#password-error").await,
+        tenantd::web::account::login::BAD_CREDENTIALS,
+        "one generic message next to the password field"
+    );
+    let state = browser
+        .js(
+            "return [document.getElementById('password').getAttribute('aria-invalid'), \
+                     document.getElementById('email').value, \
+                     document.getElementById('password').value, \
+                     document.getElementById('password-error').getBoundingClientRect().top \
+                       > document.getElementById('password').getBoundingClientRect().bottom];",
+        )
+        .await;
+    assert_eq!(
+        state,
+        serde_json::json!(["true", email, "", true]),
+        "invalid password field, email kept, password not echoed, message right below the field"
+    );
+    let cookies = browser.driver().get_all_cookies().await.unwrap();
+    assert!(
+        !cookies.iter().any(|c| c.name.contains("session")),
+        "no session cookie: {cookies:?}"
+    );
+    browser.screenshot("01-wrong-password").await;
+
+    // The same form, corrected, logs in: the re-rendered page carries a working CSRF token.
+    browser.fill("#password", common::web::PASSWORD).await;
+    browser.click("form.form button[type=submit]").await;
+    browser.wait_for_path("/dashboard").await;
+    browser.quit().await;
+    world.cleanup().await;
+}
+
+/// The settings page, reached from the header's Settings link, changes the password: a
+/// wrong current password, a weak new one and a mismatched confirmation each show their
+/// message next to the field and change nothing (the old password still works); then the
+/// change succeeds with a notice, the old password stops working and the new one works.
+/// The page fits 360 px. "Resend verification email" mails a link that, followed, shows the
+/// address as verified (once: a second visit is refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_settings_page_changes_the_password_and_refuses_bad_input_next_to_the_fields() {
+    let world = World::without_controller("bsettings").await;
+    let base = world.serve_api().await;
+    let email = format!("{}@example.test", world.prefix);
+    common::web::register_user(&world, &email).await;
+    let old = common::web::PASSWORD;
+    let new = "Battery-Staple-77";
+
+    let browser = Browser::start("settings-password").await;
+    browser.log_in(&base, &email, old).await;
+    browser.click(".site-nav a[href='/settings']").await;
+    browser.wait_for_path("/settings").await;
+    assert_eq!(
+        browser
+            .js("return document.querySelector('.site-nav a[href=\"/settings\"]').getAttribute('aria-current');")
+            .await,
+        "page"
+    );
+    assert_eq!(browser.text("#email-address").await, email);
+    assert_eq!(browser.text("#email-status").await, "Not verified");
+    assert_eq!(browser.text("#resend").await, "Resend verification email");
+    browser.screenshot_full_page("01-settings").await;
+
+    for (step, current, new_password, confirm, field, words) in [
+        (
+            "02-wrong-current",
+            "Wrong-Horse-42",
+            new,
+            new,
+            "current_password",
+            "not your current password",
+        ),
+        (
+            "03-weak-new",
+            old,
+            "short",
+            "short",
+            "new_password",
+            "at least",
+        ),
+        (
+            "04-mismatch",
+            old,
+            new,
+            "Battery-Staple-78",
+            "confirm_password",
+            "Does not match",
+        ),
+    ] {
+        browser.fill("#current_password", current).await;
+        browser.fill("#new_password", new_password).await;
+        browser.fill("#confirm_password", confirm).await;
+        if step == "03-weak-new" {
+            assert_eq!(
+                browser
+                    .js("var m = document.getElementById('new_password-strength'); \
+                         return [m.hidden, m.querySelector('.meter-label').textContent];")
+                    .await,
+                serde_json::json!([false, "Strength: Too short"]),
+                "the signup meter works here too"
+            );
+        }
+        browser.click("#change-password").await;
+        browser
+            .wait_until(
+                &format!("the {field} error"),
+                std::time::Duration::from_secs(10),
+                &format!("document.getElementById('{field}-error').textContent.trim().length > 0"),
+            )
+            .await;
+        let message = browser.text(&format!("#{field}-error")).await;
+        assert!(message.contains(words), "{step}: {message:?}");
+        assert_eq!(
+            browser
+                .js(&format!(
+                    "return document.getElementById('{field}').getAttribute('aria-invalid');"
+                ))
+                .await,
+            "true",
+            "{step}"
+        );
+        browser.screenshot(step).await;
+        assert!(
+            password_works(&base, &email, old).await,
+            "{step} changed nothing"
+        );
+    }
+
+    browser.fill("#current_password", old).await;
+    browser.fill("#new_password", new).await;
+    browser.fill("#confirm_password", new).await;
+    browser.click("#change-password").await;
+    browser
+        .wait_until(
+            "the notice",
+            std::time::Duration::from_secs(10),
+            "document.getElementById('notice') !== null",
+        )
+        .await;
+    assert!(
+        browser
+            .text("#notice")
+            .await
+            .contains("Your password was changed")
+    );
+    assert_eq!(browser.path().await, "/settings");
+    browser.screenshot("05-changed").await;
+    assert!(
+        !password_works(&base, &email, old).await,
+        "the old password stops working"
+    );
+    assert!(
+        password_works(&base, &email, new).await,
+        "the new one works"
+    );
+
+    browser.set_viewport(360, 800).await;
+    browser.goto(&format!("{base}/settings")).await;
+    browser.assert_no_sideways_scroll().await;
+    browser.screenshot_full_page("06-narrow").await;
+    browser.set_viewport(1280, 900).await;
+
+    // Resend the verification mail, follow its link, and the page says "Verified".
+    browser.click("#resend").await;
+    browser
+        .wait_until(
+            "the resend notice",
+            std::time::Duration::from_secs(10),
+            "document.getElementById('notice') !== null",
+        )
+        .await;
+    assert!(
+        browser
+            .text("#notice")
+            .await
+            .contains("We sent a new verification link")
+    );
+    let outbox = &world.config.mail_outbox_dir;
+    let mail = std::fs::read_dir(outbox)
+        .unwrap_or_else(|e| panic!("the outbox {} exists: {e}", outbox.display()))
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .find(|m| m.contains(&format!("\r\nTo: {email}\r\n")))
+        .expect("a verification mail to the user");
+    let public = world.config.web_public_url();
+    let link = mail
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{public}/verify-email?token=")))
+        .expect("the mail has the link");
+    browser.goto(&link.replacen(&public, &base, 1)).await;
+    assert_eq!(browser.text("h1").await, "Your email address is verified");
+    browser.screenshot("07-verified").await;
+    browser.goto(&link.replacen(&public, &base, 1)).await;
+    assert_eq!(browser.text("h1").await, "This link has already been used");
+    browser.screenshot("08-used").await;
+    browser.goto(&format!("{base}/settings")).await;
+    assert_eq!(browser.text("#email-status").await, "Verified");
+    browser.screenshot("09-settings-verified").await;
+    browser.quit().await;
+    world.cleanup().await;
+}

@@ -107,6 +107,9 @@ pub fn api_config(config: &Config) -> crate::api::ApiConfig {
         accounts: crate::accounts::AccountsConfig {
             cookie_secure: config.web_cookie_secure(),
             trust_forwarded_for: config.web_trust_forwarded_for,
+            public_url: config.web_public_url(),
+            mail_outbox_dir: config.mail_outbox_dir.clone(),
+            mail_from: config.mail_from(),
             ..Default::default()
         },
     }
@@ -152,7 +155,7 @@ pub async fn serve(
     let api_state = crate::api::ApiState::new(ctx.clone(), &api_config(&config), stop_rx.clone())
         .with_sync(syncer.as_ref().map(Syncer::status));
     let shared_accounts = api_state.accounts.clone();
-    let accounts = crate::accounts::routes::router(shared_accounts.clone());
+    bootstrap_admins(&shared_accounts, &config).await?;
     let web = crate::web::router(
         crate::web::WebState::new(&config, shared_accounts.clone()),
         api_state.clone(),
@@ -173,7 +176,6 @@ pub async fn serve(
     });
     let app = crate::server::router(crate::server::ServerState { ctx, ready })
         .merge(api)
-        .merge(accounts)
         .merge(web);
     let http = tokio::spawn(async move {
         // Connection info gives the login rate limits the client's address.
@@ -200,6 +202,22 @@ pub async fn serve(
     if let Some(sync) = sync {
         sync.await.context("the specs sync task panicked")?;
     }
+    Ok(())
+}
+
+/// Gives the admin role to the verified accounts listed in `web_admins` (see
+/// `accounts::admins`); part of startup.
+pub async fn bootstrap_admins(
+    accounts: &crate::accounts::Accounts,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let emails =
+        crate::accounts::admins::normalize_list(config.web_admins.iter().map(String::as_str))
+            .map_err(|message| anyhow::anyhow!("config field web_admins: {message}"))?;
+    accounts
+        .bootstrap_admins(&emails)
+        .await
+        .context("granting the admin role to web_admins")?;
     Ok(())
 }
 

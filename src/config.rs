@@ -107,6 +107,17 @@ pub struct Config {
     /// The public Fresco sandbox the signup wizard suggests to people who only want to test
     /// features or learn the platform (an `http(s)://` URL).
     pub web_sandbox_url: String,
+    /// The site's own public address (pages, login), for links in mails; when unset,
+    /// `<public_scheme>://<base_domain>`.
+    pub web_public_url: Option<String>,
+    /// Emails of accounts that get the admin role at startup (only once their address is
+    /// verified; see `accounts::admins`). Normalized and lowercased by [`Config::check`].
+    pub web_admins: Vec<String>,
+    /// Where mails (email verification) are written as RFC 5322 `.eml` files; there is no
+    /// SMTP: a relay or a person picks them up.
+    pub mail_outbox_dir: PathBuf,
+    /// The `From` of every mail; when unset, `tenantd <no-reply@<base_domain>>`.
+    pub mail_from: Option<String>,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// How often every running tenant container's CPU, memory and network are sampled for the
@@ -222,6 +233,10 @@ impl Default for Config {
             web_cookie_secure: None,
             web_trust_forwarded_for: false,
             web_sandbox_url: "https://fresco-sandbox.networkcanvas.com".into(),
+            web_public_url: None,
+            web_admins: Vec::new(),
+            mail_outbox_dir: PathBuf::from(".dev/mail-outbox"),
+            mail_from: None,
         }
     }
 }
@@ -369,6 +384,22 @@ impl Config {
         if let Some(v) = lookup("TENANTD_WEB_SANDBOX_URL") {
             self.web_sandbox_url = v;
         }
+        if let Some(v) = lookup("TENANTD_WEB_PUBLIC_URL") {
+            self.web_public_url = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = lookup("TENANTD_WEB_ADMINS") {
+            self.web_admins =
+                crate::accounts::admins::parse_list(&v).map_err(|message| Error::Env {
+                    var: "TENANTD_WEB_ADMINS",
+                    message,
+                })?;
+        }
+        if let Some(v) = lookup("TENANTD_MAIL_OUTBOX_DIR") {
+            self.mail_outbox_dir = PathBuf::from(v);
+        }
+        if let Some(v) = lookup("TENANTD_MAIL_FROM") {
+            self.mail_from = (!v.is_empty()).then_some(v);
+        }
         if let Some(v) = lookup("TENANTD_SPECS_RESCAN_PERIOD") {
             self.specs_rescan_period = duration_var("TENANTD_SPECS_RESCAN_PERIOD", v)?;
         }
@@ -394,6 +425,22 @@ impl Config {
     pub fn web_cookie_secure(&self) -> bool {
         self.web_cookie_secure
             .unwrap_or(self.public_scheme == "https")
+    }
+
+    /// The site's public address without a trailing slash: as configured, else
+    /// `<public_scheme>://<base_domain>`.
+    pub fn web_public_url(&self) -> String {
+        match &self.web_public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("{}://{}", self.public_scheme, self.base_domain),
+        }
+    }
+
+    /// The `From` of mails: as configured, else `tenantd <no-reply@<base_domain>>`.
+    pub fn mail_from(&self) -> String {
+        self.mail_from
+            .clone()
+            .unwrap_or_else(|| format!("tenantd <no-reply@{}>", self.base_domain))
     }
 
     /// Rejects values that would only fail later, deep inside a reconcile.
@@ -461,6 +508,32 @@ impl Config {
             return invalid(
                 "web_sandbox_url",
                 "must be an http:// or https:// URL without spaces or quotes",
+            );
+        }
+        // Put into mails as the start of a link: a plain web address without a query.
+        if let Some(url) = &self.web_public_url
+            && (!(url.starts_with("https://") || url.starts_with("http://"))
+                || url
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "\"<>?#".contains(c)))
+        {
+            return invalid(
+                "web_public_url",
+                "must be an http:// or https:// URL without spaces, quotes, ? or #",
+            );
+        }
+        if let Err(message) =
+            crate::accounts::admins::normalize_list(self.web_admins.iter().map(String::as_str))
+        {
+            return invalid("web_admins", &message);
+        }
+        // A mail header: one line, and an address in it.
+        if let Some(from) = &self.mail_from
+            && (from.chars().any(char::is_control) || !from.contains('@'))
+        {
+            return invalid(
+                "mail_from",
+                "must be one line with an address, like `tenantd <no-reply@example.org>`",
             );
         }
         if self.default_resources.memory.bytes() < 64 * 1024 * 1024 {
@@ -637,6 +710,36 @@ mod tests {
             .apply_env(|name| (name == "TENANTD_WEB_COOKIE_SECURE").then(|| "false".to_owned()))
             .unwrap();
         assert!(!config.web_cookie_secure(), "an explicit setting wins");
+    }
+
+    #[test]
+    fn mail_links_default_to_the_base_domain_and_admins_come_from_a_comma_list() {
+        let mut config = Config::default();
+        assert_eq!(config.web_public_url(), "http://tenants.localhost");
+        assert_eq!(config.mail_from(), "tenantd <no-reply@tenants.localhost>");
+        assert_eq!(config.mail_outbox_dir, PathBuf::from(".dev/mail-outbox"));
+        let env = |name: &str| match name {
+            "TENANTD_WEB_PUBLIC_URL" => Some("https://portal.example.org/".to_owned()),
+            "TENANTD_WEB_ADMINS" => Some("Ada@Example.org, bob@example.org".to_owned()),
+            "TENANTD_MAIL_OUTBOX_DIR" => Some("/var/spool/tenantd".to_owned()),
+            _ => None,
+        };
+        config.apply_env(env).unwrap();
+        config.check().unwrap();
+        assert_eq!(config.web_public_url(), "https://portal.example.org");
+        assert_eq!(config.web_admins, ["ada@example.org", "bob@example.org"]);
+        assert_eq!(config.mail_outbox_dir, PathBuf::from("/var/spool/tenantd"));
+        let err = config
+            .apply_env(|name| (name == "TENANTD_WEB_ADMINS").then(|| "ada, bob@x.org".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("TENANTD_WEB_ADMINS"), "{err}");
+        config.web_public_url = Some("javascript:alert(1)".into());
+        let err = config.check().unwrap_err();
+        assert!(err.to_string().contains("web_public_url"), "{err}");
+        config.web_public_url = None;
+        config.web_admins = vec!["not an email".into()];
+        let err = config.check().unwrap_err();
+        assert!(err.to_string().contains("web_admins"), "{err}");
     }
 
     #[test]

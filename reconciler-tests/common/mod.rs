@@ -328,6 +328,20 @@ impl World {
 
     /// Like [`World::serve_api`] with explicit API limits.
     pub async fn serve_api_with(&self, api: tenantd::api::ApiConfig) -> String {
+        self.serve(api, &self.config).await
+    }
+
+    /// Like [`World::serve_api`] with the config changed by `adjust` (mail outbox, public
+    /// URL, …), for the API and the pages alike. Startup's admin bootstrap (`web_admins`) is
+    /// `tenantd::app::bootstrap_admins`; tests that need it start `tenantd::app::serve`.
+    pub async fn serve_site(&self, adjust: impl FnOnce(&mut Config)) -> String {
+        let mut config = self.api_test_config();
+        adjust(&mut config);
+        config.check().expect("the adjusted test config is valid");
+        self.serve(tenantd::app::api_config(&config), &config).await
+    }
+
+    async fn serve(&self, api: tenantd::api::ApiConfig, config: &Config) -> String {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         // Kept alive for the test's duration: dropping the sender would end watch streams.
         std::mem::forget(stop);
@@ -337,7 +351,7 @@ impl World {
         let api_state = tenantd::api::ApiState::new(self.ctx.clone(), &api, stopped);
         let accounts = api_state.accounts.clone();
         let web = tenantd::web::router(
-            tenantd::web::WebState::new(&self.config, accounts.clone()),
+            tenantd::web::WebState::new(config, accounts),
             api_state.clone(),
         );
         let app = tenantd::server::router(tenantd::server::ServerState {
@@ -345,7 +359,6 @@ impl World {
             ready: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
         })
         .merge(tenantd::api::router(api_state, limit))
-        .merge(tenantd::accounts::routes::router(accounts))
         .merge(web);
         tokio::spawn(async move {
             axum::serve(
@@ -411,6 +424,7 @@ impl World {
             .await;
         }
         let _ = std::fs::remove_dir_all(&self.backup_dir);
+        let _ = std::fs::remove_dir_all(&self.config.mail_outbox_dir);
     }
 
     fn remove_engine_objects(&self) {
@@ -466,6 +480,8 @@ pub fn test_config(database_url: &str, suffix: &str, backup_dir: &std::path::Pat
         database_observe_period: Duration::from_millis(300),
         stop_grace_period: Duration::from_secs(2),
         backup_dir: backup_dir.to_owned(),
+        // Mails (signup's verification link) stay out of the worktree; removed by cleanup.
+        mail_outbox_dir: std::env::temp_dir().join(format!("tenantd-mail-{suffix}")),
         ..Config::default()
     };
     config.healthcheck.interval = Duration::from_secs(1);

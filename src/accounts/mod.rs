@@ -1,5 +1,7 @@
-//! Web accounts: users, password hashing, login sessions in Postgres, CSRF tokens and login
-//! rate limits. No SQL here: it lives in `store::accounts`.
+//! Web accounts: users, password hashing, login sessions in Postgres, CSRF tokens, login
+//! rate limits, email verification and the admin bootstrap. This is the domain layer: no
+//! SQL (it lives in `store::accounts` and `store::verification`) and no pages (the forms and
+//! pages that use it are in `web::account`).
 //!
 //! # Interface for pages
 //!
@@ -20,13 +22,18 @@
 //! - [`Accounts::login`]`(email, password, remember, &client) -> Result<(User, SessionCookie)>`:
 //!   put the [`SessionCookie`] into the response (it implements `IntoResponseParts`).
 //! - [`Accounts::logout`]`(&session)`, [`Accounts::change_password`]`(&session, current, new)`.
+//! - [`Accounts::start_email_verification`]`(&user)` (after registering),
+//!   [`Accounts::resend_email_verification`]`(&session)`, [`Accounts::verify_email`]`(token)`
+//!   ([`verification`]; mails go to the [`mail`] outbox).
+//! - [`Accounts::bootstrap_admins`]`(emails)` at startup ([`admins`]).
 //! - [`Accounts::clear_session_cookie`] after logout.
 //! - [`Client`] (extractor): the caller's IP (for rate limits) and user agent.
 //! - [`Error`] implements `IntoResponse` as a plain-text message with the right status
 //!   (422 with one line per field error, 401, 403, 409, 429 with `Retry-After`); pages
 //!   that show errors next to fields match on [`Error::Invalid`] instead.
 //!
-//! `POST /login`, `POST /logout` and `POST /settings/password` are in [`routes`].
+//! The pages and form endpoints (`/login`, `/logout`, `/settings`, `/verify-email`) are in
+//! `web::account`.
 //!
 //! # Guarantees
 //! - Passwords are stored only as argon2id hashes ([`password`]).
@@ -41,12 +48,14 @@
 //! - A remembered session's cookie lasts 30 days from login; the server-side expiry slides
 //!   with use (12 hours idle without "remember me", 30 days with it).
 
+pub mod admins;
 pub mod csrf;
 pub mod email;
 mod extract;
 pub mod limits;
+pub mod mail;
 pub mod password;
-pub mod routes;
+pub mod verification;
 
 use std::time::{Duration, Instant};
 
@@ -86,6 +95,8 @@ pub enum Error {
     Csrf,
     #[error("log in first")]
     NotLoggedIn,
+    #[error("sending mail failed: {0}")]
+    Mail(#[from] mail::Error),
     #[error("account storage failed: {0}")]
     Store(#[from] store::Error),
 }
@@ -102,7 +113,7 @@ impl Error {
             Error::EmailTaken => StatusCode::CONFLICT,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Csrf => StatusCode::FORBIDDEN,
-            Error::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Store(_) | Error::Mail(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -112,8 +123,8 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = match &self {
-            Error::Store(e) => {
-                tracing::error!(error = %e, "account storage failed");
+            Error::Store(_) | Error::Mail(_) => {
+                tracing::error!(error = %self, "accounts: internal error");
                 "internal error; the server log has the details".to_owned()
             }
             other => other.to_string(),
@@ -220,7 +231,16 @@ pub struct AccountsConfig {
     pub login_per_ip: u32,
     /// Signups per IP in each window.
     pub signup_per_ip: u32,
+    /// Verification mails a user may ask to be resent in each window.
+    pub verification_mails_per_account: u32,
     pub window: Duration,
+    /// The site's public address (`https://portal.example.org`, no trailing slash needed):
+    /// links in mails point there.
+    pub public_url: String,
+    /// Where mails are written, one RFC 5322 `.eml` file each ([`mail::Outbox`]).
+    pub mail_outbox_dir: std::path::PathBuf,
+    /// The `From` of every mail.
+    pub mail_from: String,
 }
 
 impl Default for AccountsConfig {
@@ -231,7 +251,11 @@ impl Default for AccountsConfig {
             login_per_account: 10,
             login_per_ip: 30,
             signup_per_ip: 10,
+            verification_mails_per_account: 5,
             window: Duration::from_secs(15 * 60),
+            public_url: "http://tenants.localhost".into(),
+            mail_outbox_dir: ".dev/mail-outbox".into(),
+            mail_from: "tenantd <no-reply@tenants.localhost>".into(),
         }
     }
 }
@@ -244,6 +268,7 @@ pub struct Accounts {
     login_by_ip: limits::RateLimiter,
     signup_by_ip: limits::RateLimiter,
     signup_by_account: limits::RateLimiter,
+    verification_by_account: limits::RateLimiter,
 }
 
 impl Accounts {
@@ -253,6 +278,10 @@ impl Accounts {
             login_by_ip: limits::RateLimiter::new(config.login_per_ip, config.window),
             signup_by_ip: limits::RateLimiter::new(config.signup_per_ip, config.window),
             signup_by_account: limits::RateLimiter::new(config.login_per_account, config.window),
+            verification_by_account: limits::RateLimiter::new(
+                config.verification_mails_per_account,
+                config.window,
+            ),
             store,
             config,
         }

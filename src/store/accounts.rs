@@ -159,6 +159,20 @@ impl Store {
         Ok(())
     }
 
+    /// The users with any of these emails, ignoring case.
+    pub async fn users_by_emails(&self, emails: &[String]) -> Result<Vec<UserRecord>> {
+        let lowered: Vec<String> = emails.iter().map(|e| e.to_lowercase()).collect();
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE lower(u.email) = ANY($1) ORDER BY lower(u.email)"
+        ))
+        .bind(&lowered)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
     /// Sets a user's role (`user` or `admin`); false when there is no such user.
     pub async fn set_user_role(&self, user_id: Uuid, role: &str) -> Result<bool> {
         let result = sqlx::query("UPDATE users SET role = $2 WHERE id = $1")

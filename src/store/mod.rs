@@ -37,6 +37,7 @@ mod credentials;
 mod events;
 pub mod signup;
 mod status;
+mod verification;
 mod watch;
 
 use chrono::{DateTime, Utc};
@@ -49,6 +50,7 @@ pub use accounts::{NewSession, SessionRecord, UserRecord};
 pub use changes::Change;
 pub use credentials::Credentials;
 pub use events::{Event, EventOutcome};
+pub use verification::Consumed;
 pub use watch::{WatchEvent, watch_tenants};
 
 #[derive(Debug, thiserror::Error)]

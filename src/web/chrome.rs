@@ -1,5 +1,5 @@
 //! The page chrome every template shares: which navigation entry is current, and who is
-//! logged in (for the header's Dashboard/Settings links and the logout form).
+//! logged in (for the header's Dashboard and Settings links and the logout form).
 //!
 //! # Guarantees
 //! - The logout form in the header carries the session's CSRF token, so logging out is a
@@ -16,7 +16,8 @@ use crate::accounts::{Accounts, CurrentUser, Role, Session};
 /// What `base.html` needs: the current navigation entry and the logged-in user, if any.
 #[derive(Debug, Clone, Default)]
 pub struct Chrome {
-    /// The navigation entry marked `aria-current="page"` (`""` for none).
+    /// The navigation entry marked `aria-current="page"` (`""` for none): `dashboard`,
+    /// `support`, `settings` (logged in), `login` (anonymous), `signup` (the wizard).
     pub active: &'static str,
     pub user: Option<ChromeUser>,
 }

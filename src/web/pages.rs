@@ -25,8 +25,8 @@ pub struct LandingPage {
     pub base_domain: String,
 }
 
-/// `/login`: the form only; `POST /login` is the accounts module's handler, which renders this
-/// page again with the errors filled in.
+/// `/login`: the form only; `POST /login` (`web::account::login`) renders this page again
+/// with the errors filled in.
 #[derive(Debug, Template, WebTemplate)]
 #[template(path = "login.html")]
 pub struct LoginPage {
@@ -103,7 +103,7 @@ pub async fn login(csrf: CsrfToken, Query(query): Query<LoginQuery>) -> impl Int
 /// The login page for a CSRF token and a `?next=` (kept only when it is a path on this site).
 pub fn login_page(csrf_token: &str, next: Option<String>) -> LoginPage {
     LoginPage {
-        next: next.filter(|next| next.starts_with('/')),
+        next: super::account::login::safe_next(next.as_deref()).map(str::to_owned),
         ..LoginPage::new(csrf_token.to_owned())
     }
 }

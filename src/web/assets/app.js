@@ -21,11 +21,12 @@
 (function () {
   "use strict";
 
-  // Step 1: a strength meter for the password. The server's rules decide; this only helps.
-  var password = document.getElementById("password");
-  var meter = document.getElementById("password-strength");
-  if (password && meter) {
-    var words = ["Too short", "Weak", "Fair", "Good", "Strong"];
+  // Step 1 (and the settings page): a strength meter under a new password. The server's
+  // rules decide; this only helps. Each meter names its input in data-strength-of.
+  var words = ["Too short", "Weak", "Fair", "Good", "Strong"];
+  Array.prototype.forEach.call(document.querySelectorAll("[data-strength-of]"), function (meter) {
+    var password = document.getElementById(meter.dataset.strengthOf);
+    if (!password) return;
     var update = function () {
       var value = password.value;
       var kinds = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter(function (re) {
@@ -41,7 +42,7 @@
     };
     password.addEventListener("input", update);
     update();
-  }
+  });
 
   // Step 2: suggest the sandbox as soon as testing or learning is chosen; the other field
   // only when "something else" is.
@@ -346,4 +347,4 @@
 
 
 // ---------- account pages ----------
-// (account scripts go here)
+// (the settings page's password meter is the signup wizard's, above: [data-strength-of])

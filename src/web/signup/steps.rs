@@ -245,6 +245,11 @@ pub async fn save_account(
         }
         Err(e) => return Err(e.into()),
     };
+    // The account exists whatever happens to the mail: a failure is logged, and the user can
+    // resend the link from the settings page.
+    if let Err(error) = accounts.start_email_verification(&user).await {
+        tracing::warn!(user = %user.id, %error, "signup: the verification mail was not sent");
+    }
     let (_, login_cookie) = accounts
         .login(&form.email, &form.password, false, &client)
         .await?;
@@ -255,8 +260,9 @@ pub async fn save_account(
     Ok((login_cookie, go(visit.cookie, Step::Use)).into_response())
 }
 
-/// A validation message as a sentence: capitalised, with a full stop.
-fn sentence(message: &str) -> String {
+/// A validation message as a sentence: capitalised, with a full stop (also used by the
+/// settings page).
+pub fn sentence(message: &str) -> String {
     let mut chars = message.chars();
     let mut out: String = chars
         .next()
@@ -268,8 +274,9 @@ fn sentence(message: &str) -> String {
     out
 }
 
-/// The password rules that failed, as one sentence about "the password".
-fn password_words(errors: &crate::resource::ValidationErrors) -> String {
+/// The password rules that failed, as one sentence about "the password" (also used by the
+/// settings page).
+pub fn password_words(errors: &crate::resource::ValidationErrors) -> String {
     let parts: Vec<&str> = errors.0.iter().map(|e| e.message.as_str()).collect();
     sentence(&format!("The password {}", parts.join("; it must also ")))
         .replace("The password mix", "Mix")
