@@ -158,6 +158,74 @@
 
 // ---------- dashboard, tenant detail, logs ----------
 // (dashboard scripts go here)
+(function () {
+  "use strict";
+
+  // Overview: filter the cards as the search is typed or the status chosen. Every card is
+  // on the page (those the server filtered out are hidden), and the rules are the server's
+  // (web/dashboard/filter.rs), so with or without this the same cards show.
+  var filterForm = document.getElementById("tenant-filter");
+  var cards = document.getElementById("tenant-cards");
+  if (filterForm && cards) {
+    var search = document.getElementById("q");
+    var status = document.getElementById("status");
+    var count = document.getElementById("tenant-count");
+    var noMatch = document.getElementById("no-match");
+    var total = cards.children.length;
+    var apply = function () {
+      var needle = search.value.trim().toLowerCase();
+      var wanted = status.value;
+      var shown = 0;
+      Array.prototype.forEach.call(cards.children, function (card) {
+        var found = card.dataset.name.toLowerCase().indexOf(needle) !== -1 ||
+          card.dataset.url.toLowerCase().indexOf(needle) !== -1;
+        var ok = (!needle || found) && (!wanted || card.dataset.status === wanted);
+        card.hidden = !ok;
+        if (ok) shown += 1;
+      });
+      count.textContent = "Showing " + shown + " of " + total + " study server" + (total === 1 ? "" : "s");
+      noMatch.hidden = shown !== 0;
+      // Keep the address shareable: the URL says what is shown.
+      var params = new URLSearchParams();
+      if (search.value.trim()) params.set("q", search.value.trim());
+      if (wanted) params.set("status", wanted);
+      var query = params.toString();
+      history.replaceState(null, "", "/dashboard" + (query ? "?" + query : ""));
+    };
+    search.addEventListener("input", apply);
+    status.addEventListener("change", apply);
+  }
+
+  // Tenant detail: "Add another variable" appends a blank row (without JS, the form always
+  // ends with one blank row, and saving adds the next).
+  var add = document.getElementById("env-add");
+  var rows = document.getElementById("env-rows");
+  if (add && rows) {
+    add.hidden = false;
+    add.addEventListener("click", function () {
+      var last = rows.querySelector(".env-row:last-child");
+      var index = Number(last.dataset.index) + 1;
+      var row = last.cloneNode(true);
+      row.dataset.index = String(index);
+      row.classList.remove("has-error");
+      row.querySelectorAll("[id], [name], [for], [aria-describedby]").forEach(function (el) {
+        ["id", "name", "for", "aria-describedby"].forEach(function (attr) {
+          var value = el.getAttribute(attr);
+          if (value) el.setAttribute(attr, value.replace(/^env-\d+-/, "env-" + index + "-"));
+        });
+        if (el.tagName === "INPUT") {
+          if (el.type === "checkbox") el.checked = false;
+          else el.value = "";
+          el.removeAttribute("aria-invalid");
+        }
+      });
+      var error = row.querySelector(".env-error");
+      if (error) error.textContent = "";
+      rows.appendChild(row);
+      row.querySelector(".env-name").focus();
+    });
+  }
+})();
 
 
 // ---------- account pages ----------
