@@ -267,7 +267,7 @@ async fn search_and_status_filter_narrow_the_overview_which_shows_usage_now() {
 
     let browser = Browser::start("dashboard-filter").await;
     browser.log_in(&base, &email, PASSWORD).await;
-    assert_eq!(shown_cards(&browser).await, [&alpha, &beta, &gamma]);
+    assert_eq!(shown_cards(&browser).await, [alpha.as_str(), beta.as_str(), gamma.as_str()]);
     assert_eq!(browser.text("#tenant-count").await, "Showing 3 of 3 study servers");
     let memory = browser.text(&format!("#tenant-{alpha} .usage-memory")).await;
     assert!(memory.contains("MiB of 96 MiB"), "memory now: {memory}");
@@ -285,7 +285,7 @@ async fn search_and_status_filter_narrow_the_overview_which_shows_usage_now() {
     browser
         .wait_until("the search to narrow the list", Duration::from_secs(5), "document.querySelectorAll('.tenant-card:not([hidden])').length === 1")
         .await;
-    assert_eq!(shown_cards(&browser).await, [&beta]);
+    assert_eq!(shown_cards(&browser).await, [beta.as_str()]);
     assert_eq!(browser.text("#tenant-count").await, "Showing 1 of 3 study servers");
     browser.screenshot("02-search-as-you-type").await;
     browser.fill("#q", "no-such-server").await;
@@ -300,12 +300,12 @@ async fn search_and_status_filter_narrow_the_overview_which_shows_usage_now() {
         .js("const s = document.getElementById('status'); s.value = 'stopped'; \
              s.dispatchEvent(new Event('change'));")
         .await;
-    assert_eq!(shown_cards(&browser).await, [&gamma], "as typed");
+    assert_eq!(shown_cards(&browser).await, [gamma.as_str()], "as typed");
     browser.click("#filter-apply").await;
     browser
         .wait_until("the filtered page", Duration::from_secs(5), "location.search.includes('status=stopped')")
         .await;
-    assert_eq!(shown_cards(&browser).await, [&gamma], "from the server");
+    assert_eq!(shown_cards(&browser).await, [gamma.as_str()], "from the server");
     assert_eq!(browser.text("#tenant-count").await, "Showing 1 of 3 study servers");
     assert_eq!(
         browser.js("return document.getElementById('status').value;").await,
@@ -316,7 +316,7 @@ async fn search_and_status_filter_narrow_the_overview_which_shows_usage_now() {
     browser
         .goto(&format!("{base}/dashboard?q=alpha&status=ready"))
         .await;
-    assert_eq!(shown_cards(&browser).await, [&alpha]);
+    assert_eq!(shown_cards(&browser).await, [alpha.as_str()]);
     browser.goto(&format!("{base}/dashboard?status=degraded")).await;
     assert!(shown_cards(&browser).await.is_empty());
     assert!(browser.text("#no-match").await.contains("No study servers match"));

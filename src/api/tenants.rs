@@ -370,7 +370,12 @@ pub async fn update(
     tenant: Tenant,
 ) -> ApiResult<(ApplyOutcome, Tenant)> {
     visible(state, principal, &tenant.metadata.name).await?;
-    if tenant.metadata.resource_version.is_none() {
+    if tenant
+        .metadata
+        .resource_version
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "Conflict",

@@ -211,13 +211,10 @@ pub async fn save(
         Err(e) => return e.into_response(),
     };
     let mut form = EnvForm::parse(&pairs);
-    let refused = |form: EnvForm, tenant| async {
-        detail::render(&state, &session, tenant, form, None, StatusCode::UNPROCESSABLE_ENTITY)
-            .await
-    };
+    let invalid = StatusCode::UNPROCESSABLE_ENTITY;
     let Some(env) = form.env() else {
         form.ensure_blank_row();
-        return refused(form, tenant).await;
+        return detail::render(&state, &session, tenant, form, None, invalid).await;
     };
     let mut candidate = tenant.clone();
     candidate.spec.env = env;
@@ -226,7 +223,7 @@ pub async fn save(
     if let Err(errors) = resource::validate(&candidate, state.api.host_cpus) {
         form.show_errors(&errors);
         form.ensure_blank_row();
-        return refused(form, tenant).await;
+        return detail::render(&state, &session, tenant, form, None, invalid).await;
     }
     match update(&state.api, &principal, candidate).await {
         Ok((outcome, _)) => {
