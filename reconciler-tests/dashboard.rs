@@ -419,7 +419,7 @@ async fn the_detail_page_shows_conditions_events_and_usage_charts() {
     assert_eq!(browser.text("#tenant-phase").await, "Ready");
     assert_eq!(
         browser.text("#tenant-url").await,
-        format!("https://{name}.tenants.test")
+        format!("{}://{name}.tenants.test", world.config.public_scheme)
     );
     for condition in ["DatabaseReady", "ContainerReady", "Ready"] {
         let row = browser.text(&format!("#condition-{condition}")).await;
