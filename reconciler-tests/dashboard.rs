@@ -462,6 +462,12 @@ async fn the_detail_page_shows_conditions_events_and_usage_charts() {
     browser.goto(&format!("{base}/dashboard/tenants/{name}")).await;
     browser.screenshot_full_page("02-detail-360px").await;
     browser.assert_no_sideways_scroll().await;
+    for (section, step) in [("usage", "03-charts-360px"), ("conditions", "04-conditions-360px")] {
+        browser
+            .js(&format!("document.getElementById('{section}').scrollIntoView();"))
+            .await;
+        browser.screenshot(step).await;
+    }
     browser.quit().await;
     world.cleanup().await;
 }
@@ -556,7 +562,10 @@ async fn editing_env_in_the_browser_recreates_the_container_with_the_new_variabl
     assert_eq!(unchanged.spec.env, stored.spec.env);
 
     browser.set_viewport(360, 780).await;
-    browser.screenshot_full_page("03-env-error-360px").await;
+    browser
+        .js(&format!("document.getElementById('env-{blank}-name').scrollIntoView();"))
+        .await;
+    browser.screenshot("03-env-error-360px").await;
     browser.assert_no_sideways_scroll().await;
     browser.quit().await;
     world.cleanup().await;

@@ -12,16 +12,16 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
-/// The drawing's coordinate system; the SVG scales to its container's width.
-const WIDTH: f64 = 640.0;
-const HEIGHT: f64 = 200.0;
+/// The drawing's coordinate system; the SVG scales to its container's width, keeping its
+/// aspect ratio so the labels are never distorted. About the width of a card on a phone or in
+/// the detail page's two columns, so the labels stay near their size in CSS pixels.
+const WIDTH: f64 = 360.0;
+const HEIGHT: f64 = 150.0;
 /// Room for the y-axis labels on the left and the time labels below.
-const LEFT: f64 = 56.0;
-const RIGHT: f64 = 12.0;
-const TOP: f64 = 12.0;
-const BOTTOM: f64 = 28.0;
-/// Horizontal grid lines above the zero line.
-const GRID_LINES: u32 = 4;
+const LEFT: f64 = 50.0;
+const RIGHT: f64 = 8.0;
+const TOP: f64 = 10.0;
+const BOTTOM: f64 = 24.0;
 
 /// One reading: when, and the value in the chart's unit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -107,6 +107,7 @@ impl Chart {
         }
         let peak = self.points.iter().map(|p| p.value).fold(0.0, f64::max);
         let top = nice_ceiling(peak);
+        let grid_lines = grid_steps(top);
         let span = (self.to - self.from).num_milliseconds().max(1) as f64;
         let plot_w = WIDTH - LEFT - RIGHT;
         let plot_h = HEIGHT - TOP - BOTTOM;
@@ -118,7 +119,7 @@ impl Chart {
         // Writing to a String cannot fail; the results are ignored on purpose below.
         let _ = write!(
             svg,
-            r#"<svg class="chart" id="chart-{id}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="chart-{id}-title chart-{id}-desc" preserveAspectRatio="none" focusable="false">"#
+            r#"<svg class="chart" id="chart-{id}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="chart-{id}-title chart-{id}-desc" focusable="false">"#
         );
         let _ = write!(
             svg,
@@ -129,16 +130,16 @@ impl Chart {
             escape(&self.summary())
         );
         // Grid lines with their values, zero at the bottom.
-        for step in 0..=GRID_LINES {
-            let value = top * f64::from(step) / f64::from(GRID_LINES);
+        for step in 0..=grid_lines {
+            let value = top * f64::from(step) / f64::from(grid_lines);
             let gy = y(value);
             let class = if step == 0 { "chart-axis" } else { "chart-grid" };
             let _ = write!(
                 svg,
                 r#"<line class="{class}" x1="{LEFT}" y1="{gy:.1}" x2="{:.1}" y2="{gy:.1}"/><text class="chart-label" x="{:.1}" y="{:.1}" text-anchor="end">{} {}</text>"#,
                 WIDTH - RIGHT,
-                LEFT - 6.0,
-                gy + 4.0,
+                LEFT - 5.0,
+                gy + 3.5,
                 number(value),
                 escape(self.unit)
             );
@@ -154,7 +155,7 @@ impl Chart {
                 svg,
                 r#"<text class="chart-label" x="{:.1}" y="{:.1}" text-anchor="{anchor}">{label}</text>"#,
                 LEFT + plot_w * fraction,
-                HEIGHT - 8.0
+                HEIGHT - 6.0
             );
         }
         let coordinates: Vec<String> = self
@@ -197,6 +198,17 @@ pub fn nice_ceiling(value: f64) -> f64 {
         .map(|m| m * magnitude)
         .find(|candidate| *candidate >= value)
         .unwrap_or(10.0 * magnitude)
+}
+
+/// How many grid steps divide `top` (a [`nice_ceiling`]) into round numbers: 2 into halves,
+/// 2.5 and the others into fifths.
+pub fn grid_steps(top: f64) -> u32 {
+    let magnitude = 10f64.powf(top.log10().floor());
+    if (top / magnitude - 2.0).abs() < 1e-9 {
+        4
+    } else {
+        5
+    }
 }
 
 /// A value for people: one decimal below 10, whole numbers above.
@@ -257,6 +269,15 @@ mod tests {
     }
 
     #[test]
+    fn grid_steps_are_round_numbers() {
+        for (top, steps) in [(1.0, 5), (2.0, 4), (2.5, 5), (5.0, 5), (10.0, 5), (20.0, 4), (250.0, 5)] {
+            assert_eq!(grid_steps(top), steps, "{top}");
+            let step = top / f64::from(steps);
+            assert_eq!(number(step).parse::<f64>().unwrap(), step, "{top}: step {step} prints exactly");
+        }
+    }
+
+    #[test]
     fn an_empty_chart_draws_nothing_and_says_no_samples_yet() {
         let empty = chart(&[]);
         assert!(empty.is_empty());
@@ -275,7 +296,7 @@ mod tests {
             svg.contains(">CPU now 2 %, peak 3 %, average 2 % over 3 samples in the last 15 min.</desc>"),
             "{svg}"
         );
-        for label in [">5 %<", ">0 %<", ">−15 min<", ">−8 min<", ">now<"] {
+        for label in [">5 %<", ">1 %<", ">0 %<", ">−15 min<", ">−8 min<", ">now<"] {
             assert!(svg.contains(label), "{label} in {svg}");
         }
         assert!(svg.contains(r#"<polyline class="chart-line""#));
