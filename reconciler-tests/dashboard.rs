@@ -175,7 +175,10 @@ async fn a_second_user_cannot_see_or_act_on_the_first_users_tenant() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    for (path, field) in [("delete", ("confirm_name", name.as_str())), ("env", ("env-0-name", "X"))] {
+    for (path, field) in [
+        ("delete", ("confirm_name", name.as_str())),
+        ("env", ("env-0-name", "X")),
+    ] {
         let (status, _, _) = owner
             .post(
                 &format!("/dashboard/tenants/{name}/{path}"),
@@ -201,18 +204,27 @@ async fn a_second_user_cannot_see_or_act_on_the_first_users_tenant() {
     }
     let (status, _) = other.page(&format!("/dashboard/tenants/{name}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the detail page");
-    let (status, _) = other.page(&format!("/dashboard/tenants/{name}/delete")).await;
+    let (status, _) = other
+        .page(&format!("/dashboard/tenants/{name}/delete"))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the delete confirmation");
     let version = before.metadata.resource_version.clone().unwrap();
     let (status, _, _) = other
         .post(
             &format!("/dashboard/tenants/{name}/env"),
-            &[("resource_version", &version), ("env-0-name", "STOLEN"), ("env-0-value", "1")],
+            &[
+                ("resource_version", &version),
+                ("env-0-name", "STOLEN"),
+                ("env-0-value", "1"),
+            ],
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the env form");
     let (status, _, _) = other
-        .post(&format!("/dashboard/tenants/{name}/delete"), &[("confirm_name", &name)])
+        .post(
+            &format!("/dashboard/tenants/{name}/delete"),
+            &[("confirm_name", &name)],
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the delete form");
     let api = other
@@ -253,8 +265,16 @@ async fn search_and_status_filter_narrow_the_overview_which_shows_usage_now() {
     let base = world.serve_api().await;
     let email = format!("{}@example.org", world.name("owner"));
     let user = register_user(&world, &email).await;
-    let alpha = world.apply(&owned(&world, "alpha", &user)).await.metadata.name;
-    let beta = world.apply(&owned(&world, "beta", &user)).await.metadata.name;
+    let alpha = world
+        .apply(&owned(&world, "alpha", &user))
+        .await
+        .metadata
+        .name;
+    let beta = world
+        .apply(&owned(&world, "beta", &user))
+        .await
+        .metadata
+        .name;
     let mut stopped = owned(&world, "gamma", &user);
     stopped.spec.state = DesiredState::Stopped;
     let gamma = world.apply(&stopped).await.metadata.name;
@@ -267,9 +287,17 @@ async fn search_and_status_filter_narrow_the_overview_which_shows_usage_now() {
 
     let browser = Browser::start("dashboard-filter").await;
     browser.log_in(&base, &email, PASSWORD).await;
-    assert_eq!(shown_cards(&browser).await, [alpha.as_str(), beta.as_str(), gamma.as_str()]);
-    assert_eq!(browser.text("#tenant-count").await, "Showing 3 of 3 study servers");
-    let memory = browser.text(&format!("#tenant-{alpha} .usage-memory")).await;
+    assert_eq!(
+        shown_cards(&browser).await,
+        [alpha.as_str(), beta.as_str(), gamma.as_str()]
+    );
+    assert_eq!(
+        browser.text("#tenant-count").await,
+        "Showing 3 of 3 study servers"
+    );
+    let memory = browser
+        .text(&format!("#tenant-{alpha} .usage-memory"))
+        .await;
     assert!(memory.contains("MiB of 96 MiB"), "memory now: {memory}");
     let cpu = browser.text(&format!("#tenant-{alpha} .usage-cpu")).await;
     assert!(cpu.ends_with(" %"), "cpu now: {cpu}");
@@ -283,32 +311,58 @@ async fn search_and_status_filter_narrow_the_overview_which_shows_usage_now() {
     // Filter as you type (JavaScript), on the whole list.
     browser.fill("#q", "BETA").await;
     browser
-        .wait_until("the search to narrow the list", Duration::from_secs(5), "document.querySelectorAll('.tenant-card:not([hidden])').length === 1")
+        .wait_until(
+            "the search to narrow the list",
+            Duration::from_secs(5),
+            "document.querySelectorAll('.tenant-card:not([hidden])').length === 1",
+        )
         .await;
     assert_eq!(shown_cards(&browser).await, [beta.as_str()]);
-    assert_eq!(browser.text("#tenant-count").await, "Showing 1 of 3 study servers");
+    assert_eq!(
+        browser.text("#tenant-count").await,
+        "Showing 1 of 3 study servers"
+    );
     browser.screenshot("02-search-as-you-type").await;
     browser.fill("#q", "no-such-server").await;
     browser
-        .wait_until("the no-match card", Duration::from_secs(5), "!document.getElementById('no-match').hidden")
+        .wait_until(
+            "the no-match card",
+            Duration::from_secs(5),
+            "!document.getElementById('no-match').hidden",
+        )
         .await;
     assert!(shown_cards(&browser).await.is_empty());
 
     // The GET form, as without JavaScript: the server decides what is shown.
     browser.fill("#q", &world.prefix).await;
     browser
-        .js("const s = document.getElementById('status'); s.value = 'stopped'; \
-             s.dispatchEvent(new Event('change'));")
+        .js(
+            "const s = document.getElementById('status'); s.value = 'stopped'; \
+             s.dispatchEvent(new Event('change'));",
+        )
         .await;
     assert_eq!(shown_cards(&browser).await, [gamma.as_str()], "as typed");
     browser.click("#filter-apply").await;
     browser
-        .wait_until("the filtered page", Duration::from_secs(5), "location.search.includes('status=stopped')")
+        .wait_until(
+            "the filtered page",
+            Duration::from_secs(5),
+            "location.search.includes('status=stopped')",
+        )
         .await;
-    assert_eq!(shown_cards(&browser).await, [gamma.as_str()], "from the server");
-    assert_eq!(browser.text("#tenant-count").await, "Showing 1 of 3 study servers");
     assert_eq!(
-        browser.js("return document.getElementById('status').value;").await,
+        shown_cards(&browser).await,
+        [gamma.as_str()],
+        "from the server"
+    );
+    assert_eq!(
+        browser.text("#tenant-count").await,
+        "Showing 1 of 3 study servers"
+    );
+    assert_eq!(
+        browser
+            .js("return document.getElementById('status').value;")
+            .await,
         Value::from("stopped"),
         "the form shows the filter in force"
     );
@@ -317,9 +371,16 @@ async fn search_and_status_filter_narrow_the_overview_which_shows_usage_now() {
         .goto(&format!("{base}/dashboard?q=alpha&status=ready"))
         .await;
     assert_eq!(shown_cards(&browser).await, [alpha.as_str()]);
-    browser.goto(&format!("{base}/dashboard?status=degraded")).await;
+    browser
+        .goto(&format!("{base}/dashboard?status=degraded"))
+        .await;
     assert!(shown_cards(&browser).await.is_empty());
-    assert!(browser.text("#no-match").await.contains("No study servers match"));
+    assert!(
+        browser
+            .text("#no-match")
+            .await
+            .contains("No study servers match")
+    );
 
     browser.set_viewport(360, 780).await;
     browser.goto(&format!("{base}/dashboard")).await;
@@ -358,7 +419,11 @@ async fn delete_asks_for_the_typed_name_and_then_removes_the_tenant_and_its_cont
     browser.fill("#confirm_name", &name.to_uppercase()).await;
     browser.click("#delete-confirm").await;
     browser
-        .wait_until("the refusal", Duration::from_secs(5), "document.getElementById('confirm_name-error').textContent.length > 0")
+        .wait_until(
+            "the refusal",
+            Duration::from_secs(5),
+            "document.getElementById('confirm_name-error').textContent.length > 0",
+        )
         .await;
     assert_eq!(
         browser.text("#confirm_name-error").await,
@@ -366,25 +431,48 @@ async fn delete_asks_for_the_typed_name_and_then_removes_the_tenant_and_its_cont
         "the message is next to the field"
     );
     assert_eq!(
-        browser.js("return document.getElementById('confirm_name').getAttribute('aria-invalid');").await,
+        browser
+            .js("return document.getElementById('confirm_name').getAttribute('aria-invalid');")
+            .await,
         Value::from("true")
     );
     browser.screenshot("02-wrong-name").await;
-    let still = world.get(&name).await.expect("a wrong name deletes nothing");
-    assert!(still.metadata.deletion_timestamp.is_none(), "not even marked");
-    assert!(world.inspect(&name).await.is_some(), "the container is still there");
+    let still = world
+        .get(&name)
+        .await
+        .expect("a wrong name deletes nothing");
+    assert!(
+        still.metadata.deletion_timestamp.is_none(),
+        "not even marked"
+    );
+    assert!(
+        world.inspect(&name).await.is_some(),
+        "the container is still there"
+    );
 
     browser.fill("#confirm_name", &name).await;
     browser.click("#delete-confirm").await;
     browser.wait_for_path("/dashboard").await;
-    assert!(browser.text("#notice").await.starts_with(&format!("{name} is being deleted")));
+    assert!(
+        browser
+            .text("#notice")
+            .await
+            .starts_with(&format!("{name} is being deleted"))
+    );
     world.wait_gone(&name).await;
-    assert!(world.inspect(&name).await.is_none(), "the container is removed");
+    assert!(
+        world.inspect(&name).await.is_none(),
+        "the container is removed"
+    );
     let dumps: Vec<_> = std::fs::read_dir(&world.backup_dir)
         .expect("BackupThenDelete wrote to the backup folder")
         .filter_map(Result::ok)
         .collect();
-    assert_eq!(dumps.len(), 1, "the policy applied: one dump before the drop");
+    assert_eq!(
+        dumps.len(),
+        1,
+        "the policy applied: one dump before the drop"
+    );
     browser.goto(&format!("{base}/dashboard")).await;
     assert!(browser.text("main").await.contains("No study servers yet"));
     browser.screenshot("03-gone").await;
@@ -400,12 +488,18 @@ async fn the_detail_page_shows_conditions_events_and_usage_charts() {
     let base = world.serve_api().await;
     let email = format!("{}@example.org", world.name("owner"));
     let user = register_user(&world, &email).await;
-    let name = world.apply(&owned(&world, "seen", &user)).await.metadata.name;
+    let name = world
+        .apply(&owned(&world, "seen", &user))
+        .await
+        .metadata
+        .name;
     world.wait_ready(&name).await;
 
     let browser = Browser::start("dashboard-detail").await;
     browser.log_in(&base, &email, PASSWORD).await;
-    browser.goto(&format!("{base}/dashboard/tenants/{name}")).await;
+    browser
+        .goto(&format!("{base}/dashboard/tenants/{name}"))
+        .await;
     assert_eq!(
         browser.text(".chart-empty").await,
         "No samples yet.",
@@ -414,7 +508,9 @@ async fn the_detail_page_shows_conditions_events_and_usage_charts() {
 
     let _sampler = start_sampler(&world, Duration::from_millis(500));
     wait_samples(&world, &name, 3).await;
-    browser.goto(&format!("{base}/dashboard/tenants/{name}")).await;
+    browser
+        .goto(&format!("{base}/dashboard/tenants/{name}"))
+        .await;
     assert_eq!(browser.text("#tenant-name").await, name);
     assert_eq!(browser.text("#tenant-phase").await, "Ready");
     assert_eq!(
@@ -430,41 +526,63 @@ async fn the_detail_page_shows_conditions_events_and_usage_charts() {
         .await;
     let events = events.as_array().unwrap();
     assert!(
-        events.iter().any(|e| e.as_str().unwrap().contains("CreateContainer")),
+        events
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("CreateContainer")),
         "the timeline shows the reconciler's steps: {events:?}"
     );
     // Charts: SVG drawn on the server, with a title, a description and at least one point.
     let memory = browser
-        .js("const s = document.getElementById('chart-memory'); return s && { \
+        .js(
+            "const s = document.getElementById('chart-memory'); return s && { \
                title: s.querySelector('title').textContent, \
                desc: s.querySelector('desc').textContent, \
                dots: s.querySelectorAll('circle').length, \
-               role: s.getAttribute('role') };")
+               role: s.getAttribute('role') };",
+        )
         .await;
     assert_eq!(memory["role"], "img", "{memory}");
     assert_eq!(memory["title"], "Memory (MiB), last 15 min", "{memory}");
-    assert!(memory["desc"].as_str().unwrap().contains("samples in the last 15 min"), "{memory}");
+    assert!(
+        memory["desc"]
+            .as_str()
+            .unwrap()
+            .contains("samples in the last 15 min"),
+        "{memory}"
+    );
     assert_eq!(memory["dots"], 1, "{memory}");
     assert!(
-        browser.js("return !!document.querySelector('#chart-cpu polyline');").await == Value::Bool(true),
+        browser
+            .js("return !!document.querySelector('#chart-cpu polyline');")
+            .await
+            == Value::Bool(true),
         "the CPU chart draws a line through its samples"
     );
     let summary = browser.text("#usage .chart-summary").await;
     assert!(summary.starts_with("CPU now "), "{summary}");
     assert!(browser.text("#usage-memory").await.contains("of 96 MiB"));
     assert_eq!(
-        browser.js("return document.getElementById('logs-link').getAttribute('href');").await,
+        browser
+            .js("return document.getElementById('logs-link').getAttribute('href');")
+            .await,
         Value::from(format!("/dashboard/tenants/{name}/logs"))
     );
     browser.screenshot_full_page("01-detail").await;
 
     browser.set_viewport(360, 780).await;
-    browser.goto(&format!("{base}/dashboard/tenants/{name}")).await;
+    browser
+        .goto(&format!("{base}/dashboard/tenants/{name}"))
+        .await;
     browser.screenshot_full_page("02-detail-360px").await;
     browser.assert_no_sideways_scroll().await;
-    for (section, step) in [("usage", "03-charts-360px"), ("conditions", "04-conditions-360px")] {
+    for (section, step) in [
+        ("usage", "03-charts-360px"),
+        ("conditions", "04-conditions-360px"),
+    ] {
         browser
-            .js(&format!("document.getElementById('{section}').scrollIntoView();"))
+            .js(&format!(
+                "document.getElementById('{section}').scrollIntoView();"
+            ))
             .await;
         browser.screenshot(step).await;
     }
@@ -481,16 +599,28 @@ async fn editing_env_in_the_browser_recreates_the_container_with_the_new_variabl
     let base = world.serve_api().await;
     let email = format!("{}@example.org", world.name("owner"));
     let user = register_user(&world, &email).await;
-    let name = world.apply(&owned(&world, "envy", &user)).await.metadata.name;
+    let name = world
+        .apply(&owned(&world, "envy", &user))
+        .await
+        .metadata
+        .name;
     world.wait_ready(&name).await;
     let before = world.inspect(&name).await.unwrap().id.unwrap();
-    assert!(container_env(&world, &name).await.contains(&"GREETING=hello".to_owned()));
+    assert!(
+        container_env(&world, &name)
+            .await
+            .contains(&"GREETING=hello".to_owned())
+    );
 
     let browser = Browser::start("dashboard-env").await;
     browser.log_in(&base, &email, PASSWORD).await;
-    browser.goto(&format!("{base}/dashboard/tenants/{name}")).await;
+    browser
+        .goto(&format!("{base}/dashboard/tenants/{name}"))
+        .await;
     assert_eq!(
-        browser.js("return document.getElementById('env-0-name').value;").await,
+        browser
+            .js("return document.getElementById('env-0-name').value;")
+            .await,
         Value::from("GREETING")
     );
     // Row 1 is the blank row; "Add another variable" (JavaScript) appends row 2.
@@ -502,8 +632,15 @@ async fn editing_env_in_the_browser_recreates_the_container_with_the_new_variabl
     browser.click("#env-0-remove").await;
     browser.screenshot("01-editing").await;
     browser.click("#env-save").await;
-    browser.wait_for_path(&format!("/dashboard/tenants/{name}")).await;
-    assert!(browser.text("#notice").await.starts_with("Environment saved"));
+    browser
+        .wait_for_path(&format!("/dashboard/tenants/{name}"))
+        .await;
+    assert!(
+        browser
+            .text("#notice")
+            .await
+            .starts_with("Environment saved")
+    );
 
     let stored = world.get(&name).await.unwrap();
     assert_eq!(
@@ -522,7 +659,10 @@ async fn editing_env_in_the_browser_recreates_the_container_with_the_new_variabl
             assert!(!env.iter().any(|e| e.starts_with("GREETING=")), "{env:?}");
             break;
         }
-        assert!(Instant::now() < deadline, "the container never got NEW_VAR: {env:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the container never got NEW_VAR: {env:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let after = world.inspect(&name).await.unwrap().id.unwrap();
@@ -530,40 +670,65 @@ async fn editing_env_in_the_browser_recreates_the_container_with_the_new_variabl
 
     // An invalid name: the message is next to its row, and nothing changes.
     let version = world.get(&name).await.unwrap().metadata.resource_version;
-    browser.goto(&format!("{base}/dashboard/tenants/{name}")).await;
+    browser
+        .goto(&format!("{base}/dashboard/tenants/{name}"))
+        .await;
     let blank = browser
         .js("return document.querySelectorAll('#env-rows .env-row[data-index]').length - 1;")
         .await
         .as_u64()
         .unwrap();
-    browser.fill(&format!("#env-{blank}-name"), "BAD-NAME").await;
+    browser
+        .fill(&format!("#env-{blank}-name"), "BAD-NAME")
+        .await;
     browser.fill(&format!("#env-{blank}-value"), "x").await;
     browser.click("#env-save").await;
     browser
-        .wait_until("the row's error", Duration::from_secs(5), &format!("document.getElementById('env-{blank}-error').textContent.length > 0"))
+        .wait_until(
+            "the row's error",
+            Duration::from_secs(5),
+            &format!("document.getElementById('env-{blank}-error').textContent.length > 0"),
+        )
         .await;
     let error = browser.text(&format!("#env-{blank}-error")).await;
     assert!(error.contains("variable name contains '-'"), "{error}");
     assert_eq!(
-        browser.js(&format!("return document.getElementById('env-{blank}-name').getAttribute('aria-invalid');")).await,
+        browser
+            .js(&format!(
+                "return document.getElementById('env-{blank}-name').getAttribute('aria-invalid');"
+            ))
+            .await,
         Value::from("true")
     );
     assert_eq!(
-        browser.js(&format!("return document.getElementById('env-{blank}-name').value;")).await,
+        browser
+            .js(&format!(
+                "return document.getElementById('env-{blank}-name').value;"
+            ))
+            .await,
         Value::from("BAD-NAME"),
         "the posted rows are kept"
     );
     for other in 0..blank {
-        assert_eq!(browser.text(&format!("#env-{other}-error")).await, "", "row {other}");
+        assert_eq!(
+            browser.text(&format!("#env-{other}-error")).await,
+            "",
+            "row {other}"
+        );
     }
     browser.screenshot_full_page("02-env-error").await;
     let unchanged = world.get(&name).await.unwrap();
-    assert_eq!(unchanged.metadata.resource_version, version, "nothing was written");
+    assert_eq!(
+        unchanged.metadata.resource_version, version,
+        "nothing was written"
+    );
     assert_eq!(unchanged.spec.env, stored.spec.env);
 
     browser.set_viewport(360, 780).await;
     browser
-        .js(&format!("document.getElementById('env-{blank}-name').scrollIntoView();"))
+        .js(&format!(
+            "document.getElementById('env-{blank}-name').scrollIntoView();"
+        ))
         .await;
     browser.screenshot("03-env-error-360px").await;
     browser.assert_no_sideways_scroll().await;
@@ -579,7 +744,11 @@ async fn env_forms_with_reserved_names_or_a_stale_version_change_nothing() {
     let base = world.serve_api().await;
     let email = format!("{}@example.org", world.name("owner"));
     let user = register_user(&world, &email).await;
-    let name = world.apply(&owned(&world, "race", &user)).await.metadata.name;
+    let name = world
+        .apply(&owned(&world, "race", &user))
+        .await
+        .metadata
+        .name;
     let mut owner = Visitor::new(&base);
     owner.log_in(&email, PASSWORD).await;
     let (status, page) = owner.page(&format!("/dashboard/tenants/{name}")).await;
@@ -615,13 +784,26 @@ async fn env_forms_with_reserved_names_or_a_stale_version_change_nothing() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let row_error = |i: usize| {
         let marker = format!(r#"id="env-{i}-error" aria-live="polite">"#);
-        let start = page.find(&marker).map(|s| s + marker.len()).unwrap_or_else(|| panic!("row {i} in {page}"));
+        let start = page
+            .find(&marker)
+            .map(|s| s + marker.len())
+            .unwrap_or_else(|| panic!("row {i} in {page}"));
         page[start..start + page[start..].find('<').unwrap()].to_owned()
     };
     assert!(row_error(0).contains("set by tenantd"), "{}", row_error(0));
-    assert!(row_error(1).contains("reserved for tenantd"), "{}", row_error(1));
+    assert!(
+        row_error(1).contains("reserved for tenantd"),
+        "{}",
+        row_error(1)
+    );
     assert_eq!(
-        world.get(&name).await.unwrap().metadata.resource_version.as_deref(),
+        world
+            .get(&name)
+            .await
+            .unwrap()
+            .metadata
+            .resource_version
+            .as_deref(),
         Some(version.as_str()),
         "refused forms write nothing"
     );
@@ -643,17 +825,30 @@ async fn env_forms_with_reserved_names_or_a_stale_version_change_nothing() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(page.contains("changed by someone else"), "{page}");
-    assert!(page.contains(r#"value="THEIRS""#), "the form shows the current variables");
+    assert!(
+        page.contains(r#"value="THEIRS""#),
+        "the form shows the current variables"
+    );
     let stored = world.get(&name).await.unwrap();
     assert!(stored.spec.env.contains_key("THEIRS") && !stored.spec.env.contains_key("MINE"));
 
     // With the fresh version the same edit goes through.
     let fresh = hidden_value(&page, "resource_version").unwrap();
     let (status, location, _) = owner
-        .post(&env_path, &[("resource_version", &fresh), ("env-0-name", "MINE"), ("env-0-value", "1")])
+        .post(
+            &env_path,
+            &[
+                ("resource_version", &fresh),
+                ("env-0-name", "MINE"),
+                ("env-0-value", "1"),
+            ],
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(location, Some(format!("/dashboard/tenants/{name}?saved=env#environment")));
+    assert_eq!(
+        location,
+        Some(format!("/dashboard/tenants/{name}?saved=env#environment"))
+    );
     assert_eq!(
         world.get(&name).await.unwrap().spec.env,
         std::collections::BTreeMap::from([("MINE".to_owned(), "1".to_owned())])

@@ -169,11 +169,7 @@ pub fn phase_of(tenant: &Tenant) -> Phase {
 }
 
 /// The tenant if the caller may see it, else 404 exactly as if it did not exist.
-pub async fn visible(
-    state: &ApiState,
-    principal: &Principal,
-    name: &str,
-) -> ApiResult<Tenant> {
+pub async fn visible(state: &ApiState, principal: &Principal, name: &str) -> ApiResult<Tenant> {
     match state.ctx.store.get(name).await? {
         Some(tenant) if principal.can_see(&tenant) => Ok(tenant),
         _ => Err(ApiError::not_found(name)),

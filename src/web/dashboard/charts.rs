@@ -111,7 +111,8 @@ impl Chart {
         let span = (self.to - self.from).num_milliseconds().max(1) as f64;
         let plot_w = WIDTH - LEFT - RIGHT;
         let plot_h = HEIGHT - TOP - BOTTOM;
-        let x = |at: DateTime<Utc>| LEFT + plot_w * (at - self.from).num_milliseconds() as f64 / span;
+        let x =
+            |at: DateTime<Utc>| LEFT + plot_w * (at - self.from).num_milliseconds() as f64 / span;
         let y = |value: f64| TOP + plot_h * (1.0 - (value / top).clamp(0.0, 1.0));
 
         let id = self.id;
@@ -133,7 +134,11 @@ impl Chart {
         for step in 0..=grid_lines {
             let value = top * f64::from(step) / f64::from(grid_lines);
             let gy = y(value);
-            let class = if step == 0 { "chart-axis" } else { "chart-grid" };
+            let class = if step == 0 {
+                "chart-axis"
+            } else {
+                "chart-grid"
+            };
             let _ = write!(
                 svg,
                 r#"<line class="{class}" x1="{LEFT}" y1="{gy:.1}" x2="{:.1}" y2="{gy:.1}"/><text class="chart-label" x="{:.1}" y="{:.1}" text-anchor="end">{} {}</text>"#,
@@ -270,10 +275,22 @@ mod tests {
 
     #[test]
     fn grid_steps_are_round_numbers() {
-        for (top, steps) in [(1.0, 5), (2.0, 4), (2.5, 5), (5.0, 5), (10.0, 5), (20.0, 4), (250.0, 5)] {
+        for (top, steps) in [
+            (1.0, 5),
+            (2.0, 4),
+            (2.5, 5),
+            (5.0, 5),
+            (10.0, 5),
+            (20.0, 4),
+            (250.0, 5),
+        ] {
             assert_eq!(grid_steps(top), steps, "{top}");
             let step = top / f64::from(steps);
-            assert_eq!(number(step).parse::<f64>().unwrap(), step, "{top}: step {step} prints exactly");
+            assert_eq!(
+                number(step).parse::<f64>().unwrap(),
+                step,
+                "{top}: step {step} prints exactly"
+            );
         }
     }
 
@@ -293,7 +310,9 @@ mod tests {
         assert!(svg.contains(r#"aria-labelledby="chart-cpu-title chart-cpu-desc""#));
         assert!(svg.contains(">CPU (%), last 15 min</title>"), "{svg}");
         assert!(
-            svg.contains(">CPU now 2 %, peak 3 %, average 2 % over 3 samples in the last 15 min.</desc>"),
+            svg.contains(
+                ">CPU now 2 %, peak 3 %, average 2 % over 3 samples in the last 15 min.</desc>"
+            ),
             "{svg}"
         );
         for label in [">5 %<", ">1 %<", ">0 %<", ">−15 min<", ">−8 min<", ">now<"] {
@@ -334,11 +353,26 @@ mod tests {
             at(0),
             at(60),
             [
-                Point { at: at(50), value: 2.0 },
-                Point { at: at(-1), value: 9.0 },
-                Point { at: at(10), value: 1.0 },
-                Point { at: at(61), value: 9.0 },
-                Point { at: at(20), value: f64::NAN },
+                Point {
+                    at: at(50),
+                    value: 2.0,
+                },
+                Point {
+                    at: at(-1),
+                    value: 9.0,
+                },
+                Point {
+                    at: at(10),
+                    value: 1.0,
+                },
+                Point {
+                    at: at(61),
+                    value: 9.0,
+                },
+                Point {
+                    at: at(20),
+                    value: f64::NAN,
+                },
             ],
         );
         let values: Vec<f64> = c.points.iter().map(|p| p.value).collect();

@@ -148,7 +148,14 @@ mod tests {
     #[test]
     fn only_the_exact_name_confirms() {
         assert!(confirms("acme-lab", "acme-lab"));
-        for wrong in ["", "acme", "ACME-LAB", " acme-lab", "acme-lab ", "acme-lab2"] {
+        for wrong in [
+            "",
+            "acme",
+            "ACME-LAB",
+            " acme-lab",
+            "acme-lab ",
+            "acme-lab2",
+        ] {
             assert!(!confirms(wrong, "acme-lab"), "{wrong:?}");
         }
     }

@@ -60,7 +60,9 @@ impl Notice {
             (Some("env"), _) => Some(Notice::info(
                 "Environment saved. The container is being recreated with it; this takes a few seconds.",
             )),
-            (Some("unchanged"), _) => Some(Notice::info("Nothing to save: the variables are unchanged.")),
+            (Some("unchanged"), _) => Some(Notice::info(
+                "Nothing to save: the variables are unchanged.",
+            )),
             (_, Some(done)) => super::notice(Some(done), Some(name)).map(Notice::info),
             _ => None,
         }
@@ -294,7 +296,9 @@ mod tests {
                 .starts_with("Environment saved")
         );
         assert_eq!(
-            Notice::of_query(&query(None, Some("stop")), "acme").unwrap().text,
+            Notice::of_query(&query(None, Some("stop")), "acme")
+                .unwrap()
+                .text,
             "acme is stopping."
         );
         assert_eq!(Notice::of_query(&query(Some("<b>"), None), "acme"), None);

@@ -14,6 +14,7 @@
 //!   meantime, the page says so and shows the current variables instead of overwriting them.
 //! - Someone else's tenant is a 404; a forged CSRF token is a 403; neither changes anything.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Form;
@@ -114,8 +115,9 @@ impl EnvForm {
             errors: Vec::new(),
         };
         if too_many {
-            form.errors
-                .push(format!("the form has more than {MAX_ROWS} rows; save fewer at once"));
+            form.errors.push(format!(
+                "the form has more than {MAX_ROWS} rows; save fewer at once"
+            ));
         }
         form
     }
@@ -134,13 +136,19 @@ impl EnvForm {
             if name.is_empty() {
                 row.error = Some("give this variable a name, or clear its value".into());
                 ok = false;
-            } else if env.contains_key(&name) {
-                row.error = Some(format!(
-                    "{name} is already set above; keep one of them"
-                ));
-                ok = false;
-            } else {
-                env.insert(name, row.value.clone());
+                continue;
+            }
+            match env.entry(name) {
+                Entry::Occupied(taken) => {
+                    row.error = Some(format!(
+                        "{} is already set above; keep one of them",
+                        taken.key()
+                    ));
+                    ok = false;
+                }
+                Entry::Vacant(free) => {
+                    free.insert(row.value.clone());
+                }
             }
         }
         ok.then_some(env)
@@ -166,10 +174,10 @@ impl EnvForm {
         }
         for error in &errors.0 {
             if !placed.contains(&error.field) {
-                let field = error.field.strip_prefix("spec.env").map_or_else(
-                    || error.field.clone(),
-                    |_| "Environment".to_owned(),
-                );
+                let field = error
+                    .field
+                    .strip_prefix("spec.env")
+                    .map_or_else(|| error.field.clone(), |_| "Environment".to_owned());
                 self.errors.push(format!("{field}: {}", error.message));
             }
         }
@@ -196,7 +204,10 @@ pub async fn save(
     Path(name): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let csrf = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+    let csrf = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str());
     if let Err(e) = state
         .site
         .accounts
@@ -231,8 +242,10 @@ pub async fn save(
                 ApplyOutcome::Unchanged => "unchanged",
                 _ => "env",
             };
-            Redirect::to(&format!("/dashboard/tenants/{name}?saved={saved}#environment"))
-                .into_response()
+            Redirect::to(&format!(
+                "/dashboard/tenants/{name}?saved={saved}#environment"
+            ))
+            .into_response()
         }
         Err(e) if e.status == StatusCode::NOT_FOUND => not_found(&session),
         Err(e) if e.body.field.as_deref() == Some("metadata.resourceVersion") => {
@@ -242,15 +255,26 @@ pub async fn save(
                 Err(e) if e.status == StatusCode::NOT_FOUND => return not_found(&session),
                 Err(e) => return e.into_response(),
             };
-            let version = current.metadata.resource_version.clone().unwrap_or_default();
+            let version = current
+                .metadata
+                .resource_version
+                .clone()
+                .unwrap_or_default();
             let mut fresh = EnvForm::of_spec(&current.spec.env, &version);
             fresh.errors.push(
                 "this study server was changed by someone else while you edited it; the form \
                  now shows the current variables, so make your change again"
                     .into(),
             );
-            detail::render(&state, &session, current, fresh, Some(Notice::conflict()), StatusCode::CONFLICT)
-                .await
+            detail::render(
+                &state,
+                &session,
+                current,
+                fresh,
+                Some(Notice::conflict()),
+                StatusCode::CONFLICT,
+            )
+            .await
         }
         Err(e) if e.status.is_client_error() => {
             form.errors.push(e.body.message);
@@ -276,7 +300,10 @@ mod tests {
 
     #[test]
     fn a_spec_becomes_rows_in_name_order_and_one_blank_row() {
-        let env = BTreeMap::from([("B".to_owned(), "2".to_owned()), ("A".to_owned(), "1".to_owned())]);
+        let env = BTreeMap::from([
+            ("B".to_owned(), "2".to_owned()),
+            ("A".to_owned(), "1".to_owned()),
+        ]);
         let form = EnvForm::of_spec(&env, "7");
         let names: Vec<&str> = form.rows.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["A", "B", ""]);
@@ -299,7 +326,10 @@ mod tests {
         ]));
         assert_eq!(form.resource_version, "12");
         assert_eq!(form.rows.len(), 3);
-        assert_eq!((form.rows[0].name.as_str(), form.rows[0].value.as_str()), ("A", "x=y&z"));
+        assert_eq!(
+            (form.rows[0].name.as_str(), form.rows[0].value.as_str()),
+            ("A", "x=y&z")
+        );
         assert!(!form.rows[0].remove);
         assert!(form.rows[1].remove);
     }
@@ -315,7 +345,10 @@ mod tests {
             ("env-2-value", ""),
         ]));
         let env = form.env().expect("valid rows");
-        assert_eq!(env, BTreeMap::from([("KEEP".into(), " spaced value ".into())]));
+        assert_eq!(
+            env,
+            BTreeMap::from([("KEEP".into(), " spaced value ".into())])
+        );
     }
 
     #[test]
@@ -328,8 +361,20 @@ mod tests {
         ]));
         assert_eq!(form.env(), None);
         assert_eq!(form.rows[0].error, None);
-        assert!(form.rows[1].error.as_deref().unwrap().contains("give this variable a name"));
-        assert!(form.rows[2].error.as_deref().unwrap().contains("A is already set above"));
+        assert!(
+            form.rows[1]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("give this variable a name")
+        );
+        assert!(
+            form.rows[2]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("A is already set above")
+        );
         assert!(form.has_errors());
     }
 
@@ -365,8 +410,22 @@ mod tests {
         let errors = resource::validate(&tenant, 2.0).expect_err("two bad names");
         form.show_errors(&errors);
         assert_eq!(form.rows[0].error, None);
-        assert!(form.rows[1].error.as_deref().unwrap().contains("variable name contains ' '"), "{:?}", form.rows[1]);
-        assert!(form.rows[2].error.as_deref().unwrap().contains("set by tenantd"));
+        assert!(
+            form.rows[1]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("variable name contains ' '"),
+            "{:?}",
+            form.rows[1]
+        );
+        assert!(
+            form.rows[2]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("set by tenantd")
+        );
         assert!(form.errors.is_empty(), "{:?}", form.errors);
     }
 

@@ -104,7 +104,10 @@ mod tests {
         assert_eq!(filter.status_value(), "stopped");
         assert!(filter.matches("a", "u", Phase::Stopped));
         assert!(!filter.matches("a", "u", Phase::Ready));
-        assert_eq!(Filter::parse(None, Some("READY")).status, Some(Phase::Ready));
+        assert_eq!(
+            Filter::parse(None, Some("READY")).status,
+            Some(Phase::Ready)
+        );
     }
 
     #[test]
@@ -121,7 +124,10 @@ mod tests {
         assert_eq!(filter.status, None);
         assert!(filter.unknown_status);
         assert!(filter.matches("a", "u", Phase::Degraded));
-        assert!(!Filter::parse(None, Some("")).unknown_status, "the select's All");
+        assert!(
+            !Filter::parse(None, Some("")).unknown_status,
+            "the select's All"
+        );
     }
 
     #[test]

@@ -96,7 +96,9 @@ pub fn notice(done: Option<&str>, name: Option<&str>) -> Option<String> {
         "start" => "is starting",
         "stop" => "is stopping",
         "restart" => "is restarting",
-        "delete" => "is being deleted; it disappears from this list once its container and data are gone",
+        "delete" => {
+            "is being deleted; it disappears from this list once its container and data are gone"
+        }
         _ => return None,
     };
     Some(format!("{name} {what}."))
@@ -121,7 +123,11 @@ mod tests {
             notice(Some("stop"), Some("acme")).as_deref(),
             Some("acme is stopping.")
         );
-        assert!(notice(Some("delete"), Some("acme")).unwrap().starts_with("acme is being deleted"));
+        assert!(
+            notice(Some("delete"), Some("acme"))
+                .unwrap()
+                .starts_with("acme is being deleted")
+        );
         assert_eq!(notice(Some("drop"), Some("acme")), None);
         assert_eq!(notice(Some("stop"), Some("<script>")), None);
         assert_eq!(notice(None, Some("acme")), None);

@@ -41,9 +41,9 @@ impl Usage {
 
 /// The CPU chart (percent of one CPU) of `samples` over the window ending at `now`.
 pub fn cpu_chart(samples: &[StatsSample], now: DateTime<Utc>) -> Chart {
-    let points = samples.iter().filter_map(|s| {
-        s.cpu_percent.map(|value| Point { at: s.at, value })
-    });
+    let points = samples
+        .iter()
+        .filter_map(|s| s.cpu_percent.map(|value| Point { at: s.at, value }));
     Chart::new("cpu", "CPU", "%", now - CHART_WINDOW, now, points)
 }
 
@@ -106,6 +106,9 @@ mod tests {
         let values: Vec<f64> = memory.points.iter().map(|p| p.value).collect();
         assert_eq!(values, vec![10.0, 20.0, 30.0]);
         let later = now + TimeDelta::minutes(16);
-        assert!(memory_chart(&samples, later).is_empty(), "aged out of the window");
+        assert!(
+            memory_chart(&samples, later).is_empty(),
+            "aged out of the window"
+        );
     }
 }
