@@ -58,6 +58,19 @@ async fn shown_cards(browser: &Browser) -> Vec<String> {
         .collect()
 }
 
+/// Sets a 360 px wide viewport and checks it took: a resize right after a full-page
+/// screenshot's own resizes can be measured mid-way and land elsewhere, so it is retried.
+async fn narrow_viewport(browser: &Browser) {
+    for _ in 0..5 {
+        browser.set_viewport(360, 780).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if browser.js("return window.innerWidth;").await == Value::from(360) {
+            return;
+        }
+    }
+    panic!("the window did not become 360 px wide");
+}
+
 /// The env of the tenant's container as `docker inspect` shows it.
 async fn container_env(world: &World, name: &str) -> Vec<String> {
     world
@@ -138,7 +151,7 @@ async fn stop_and_start_from_the_dashboard_change_the_container() {
     browser.wait_for_path("/dashboard").await;
     wait_running(&world, &name, true).await;
     world.wait_ready(&name).await;
-    browser.set_viewport(360, 780).await;
+    narrow_viewport(&browser).await;
     browser.goto(&format!("{base}/dashboard")).await;
     browser.screenshot_full_page("03-overview-360px").await;
     browser.assert_no_sideways_scroll().await;
@@ -382,7 +395,7 @@ async fn search_and_status_filter_narrow_the_overview_which_shows_usage_now() {
             .contains("No study servers match")
     );
 
-    browser.set_viewport(360, 780).await;
+    narrow_viewport(&browser).await;
     browser.goto(&format!("{base}/dashboard")).await;
     browser.screenshot_full_page("04-overview-360px").await;
     browser.assert_no_sideways_scroll().await;
@@ -569,7 +582,7 @@ async fn the_detail_page_shows_conditions_events_and_usage_charts() {
     );
     browser.screenshot_full_page("01-detail").await;
 
-    browser.set_viewport(360, 780).await;
+    narrow_viewport(&browser).await;
     browser
         .goto(&format!("{base}/dashboard/tenants/{name}"))
         .await;
@@ -724,7 +737,7 @@ async fn editing_env_in_the_browser_recreates_the_container_with_the_new_variabl
     );
     assert_eq!(unchanged.spec.env, stored.spec.env);
 
-    browser.set_viewport(360, 780).await;
+    narrow_viewport(&browser).await;
     browser
         .js(&format!(
             "document.getElementById('env-{blank}-name').scrollIntoView();"
