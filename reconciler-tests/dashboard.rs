@@ -10,6 +10,7 @@ use common::browser::Browser;
 use common::web::{PASSWORD, Visitor, hidden_value, register_user};
 use reqwest::StatusCode;
 use serde_json::Value;
+use thirtyfour::Key;
 use tenantd::resource::{DeletionPolicy, DesiredState, Phase, Tenant};
 
 /// Runs the stats sampler of the world's engine every `period` until the sender is dropped.
@@ -463,8 +464,9 @@ async fn delete_asks_for_the_typed_name_and_then_removes_the_tenant_and_its_cont
         "the container is still there"
     );
 
+    // From the keyboard: Enter in the field submits the form.
     browser.fill("#confirm_name", &name).await;
-    browser.click("#delete-confirm").await;
+    browser.press(Key::Enter).await;
     browser.wait_for_path("/dashboard").await;
     assert!(
         browser
