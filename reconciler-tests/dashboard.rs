@@ -10,8 +10,8 @@ use common::browser::Browser;
 use common::web::{PASSWORD, Visitor, hidden_value, register_user};
 use reqwest::StatusCode;
 use serde_json::Value;
-use thirtyfour::Key;
 use tenantd::resource::{DeletionPolicy, DesiredState, Phase, Tenant};
+use thirtyfour::Key;
 
 /// Runs the stats sampler of the world's engine every `period` until the sender is dropped.
 fn start_sampler(world: &World, period: Duration) -> tokio::sync::watch::Sender<bool> {
@@ -583,6 +583,20 @@ async fn the_detail_page_shows_conditions_events_and_usage_charts() {
         Value::from(format!("/dashboard/tenants/{name}/logs"))
     );
     browser.screenshot_full_page("01-detail").await;
+
+    // Live: the charts take new samples in place, without a reload.
+    let desc = memory["desc"].as_str().unwrap().to_owned();
+    browser.js("window.notReloaded = true;").await;
+    browser
+        .wait_until(
+            "the memory chart to update in place",
+            Duration::from_secs(15),
+            &format!(
+                "window.notReloaded && document.querySelector('#chart-memory desc').textContent !== {}",
+                serde_json::to_string(&desc).unwrap()
+            ),
+        )
+        .await;
 
     narrow_viewport(&browser).await;
     browser

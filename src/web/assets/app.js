@@ -196,6 +196,34 @@
     status.addEventListener("change", apply);
   }
 
+  // Tenant detail: live updates. Once a sample, fetch this page again and swap in the parts
+  // marked data-live (status badge, usage and charts, conditions, events); the env form is
+  // left alone so nothing being typed is lost. Without this, reloading shows the same.
+  var detail = document.getElementById("tenant-detail");
+  var refresh = detail ? Number(detail.dataset.refresh) : 0;
+  if (detail && refresh > 0 && window.fetch && window.DOMParser) {
+    var url = window.location.pathname;
+    var busy = false;
+    setInterval(function () {
+      if (busy || document.hidden) return;
+      busy = true;
+      fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          document.querySelectorAll("[data-live][id]").forEach(function (part) {
+            var next = fresh.getElementById(part.id);
+            if (!next) return;
+            part.className = next.className;
+            part.innerHTML = next.innerHTML;
+          });
+        })
+        .catch(function () { /* The next tick tries again. */ })
+        .then(function () { busy = false; });
+    }, refresh * 1000);
+  }
+
   // Tenant detail: "Add another variable" appends a blank row (without JS, the form always
   // ends with one blank row, and saving adds the next).
   var add = document.getElementById("env-add");

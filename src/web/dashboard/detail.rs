@@ -6,7 +6,8 @@
 //! # Guarantees
 //! - Someone else's tenant is a 404, decided by the API's own rule ([`visible`]).
 //! - Rendering makes no engine call: usage comes from the sampler's history and the running
-//!   state from the engine cache, so the page is cheap to reload.
+//!   state from the engine cache, so the page is cheap to reload — which `app.js` does once a
+//!   sample (live update of usage, conditions and events; the env form is never touched).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -29,6 +30,16 @@ use crate::web::chrome::Chrome;
 
 /// How many of the most recent events the timeline shows.
 const EVENTS_SHOWN: i64 = 50;
+/// The fastest the page refreshes itself, whatever the sampler's period.
+const MIN_REFRESH_SECONDS: u64 = 2;
+
+/// The live refresh interval for a sampler period: one sample per refresh, not too often.
+fn refresh_seconds(period: std::time::Duration) -> u64 {
+    if period.is_zero() {
+        return 0;
+    }
+    period.as_secs_f64().ceil().max(MIN_REFRESH_SECONDS as f64) as u64
+}
 
 /// A message at the top of the page about the last thing done.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +160,9 @@ pub struct DetailPage {
     pub usage: Option<Usage>,
     /// "every 15 s", or `None` when no sampler runs.
     pub sample_period: Option<String>,
+    /// How often `app.js` refreshes usage, conditions and events in place (seconds; at
+    /// least [`MIN_REFRESH_SECONDS`], 0 for never: without a sampler nothing new arrives).
+    pub refresh_seconds: u64,
     pub window_minutes: i64,
     pub charts: Vec<ChartView>,
     pub conditions: Vec<ConditionRow>,
@@ -230,6 +244,7 @@ pub async fn render(
         usage: Usage::latest(&samples, running),
         sample_period: (!period.is_zero())
             .then(|| format!("every {}", humantime::format_duration(period))),
+        refresh_seconds: refresh_seconds(period),
         window_minutes: CHART_WINDOW.num_minutes(),
         charts: vec![
             ChartView::of(&usage::cpu_chart(&samples, now)),
@@ -303,6 +318,15 @@ mod tests {
         );
         assert_eq!(Notice::of_query(&query(Some("<b>"), None), "acme"), None);
         assert_eq!(Notice::of_query(&query(None, None), "acme"), None);
+    }
+
+    #[test]
+    fn the_page_refreshes_once_a_sample_but_never_faster_than_every_two_seconds() {
+        use std::time::Duration;
+        assert_eq!(refresh_seconds(Duration::ZERO), 0, "no sampler: no refresh");
+        assert_eq!(refresh_seconds(Duration::from_millis(500)), 2);
+        assert_eq!(refresh_seconds(Duration::from_secs(15)), 15);
+        assert_eq!(refresh_seconds(Duration::from_millis(2500)), 3);
     }
 
     #[test]
