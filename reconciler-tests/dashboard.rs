@@ -65,7 +65,7 @@ async fn narrow_viewport(browser: &Browser) {
     for _ in 0..5 {
         browser.set_viewport(360, 780).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if browser.js("return window.innerWidth;").await == Value::from(360) {
+        if browser.js("return window.innerWidth;").await == 360 {
             return;
         }
     }
