@@ -223,6 +223,12 @@ pub async fn save(
     };
     let mut form = EnvForm::parse(&pairs);
     let invalid = StatusCode::UNPROCESSABLE_ENTITY;
+    if tenant.metadata.deletion_timestamp.is_some() {
+        // The store would refuse it too, but as a version conflict; say what it is.
+        form.errors
+            .push("this study server is being deleted; its variables can no longer change".into());
+        return detail::render(&state, &session, tenant, form, None, StatusCode::CONFLICT).await;
+    }
     let Some(env) = form.env() else {
         form.ensure_blank_row();
         return detail::render(&state, &session, tenant, form, None, invalid).await;
