@@ -882,5 +882,31 @@ async fn env_forms_with_reserved_names_or_a_stale_version_change_nothing() {
         world.get(&name).await.unwrap().spec.env,
         std::collections::BTreeMap::from([("MINE".to_owned(), "1".to_owned())])
     );
+
+    // A tenant being deleted keeps its variables, and the page says why.
+    let (_, page) = owner.page(&format!("/dashboard/tenants/{name}")).await;
+    let current = hidden_value(&page, "resource_version").unwrap();
+    assert!(world.ctx.store.request_delete(&name).await.unwrap());
+    let (status, _, page) = owner
+        .post(
+            &env_path,
+            &[
+                ("resource_version", &current),
+                ("env-0-name", "LATE"),
+                ("env-0-value", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(page.contains("is being deleted"), "{page}");
+    assert!(
+        !world
+            .get(&name)
+            .await
+            .unwrap()
+            .spec
+            .env
+            .contains_key("LATE")
+    );
     world.cleanup().await;
 }
