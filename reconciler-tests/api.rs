@@ -491,6 +491,81 @@ async fn the_watch_streams_changes_and_resumes_from_a_resource_version() {
     world.cleanup().await;
 }
 
+/// Regression: a watcher never skips a change whose writer committed after a later one.
+///
+/// With a bare sequence, writer A could take version N, writer B take N+1 and commit first;
+/// the watcher then read N+1, remembered it, and never asked for N again once A committed.
+/// Here A is held open mid-transaction (taking its version the way every store writer does)
+/// while B writes through the store; the watcher must see both changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn versions_become_visible_in_order_so_a_watcher_never_skips_one() {
+    let world = World::without_controller("wordr").await;
+    let base = world.serve_api().await;
+    let (slow, fast) = (world.name("slow"), world.name("fast"));
+    world.apply(&world.tenant("slow")).await;
+    world.apply(&world.tenant("fast")).await;
+
+    let mut response = reqwest::Client::new()
+        .get(format!("{base}/api/v1/watch/tenants"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut seen = String::new();
+    read_stream_until(&mut response, &mut seen, "the initial list", |s| {
+        s.contains(&slow) && s.contains(&fast)
+    })
+    .await;
+
+    // Writer A takes its version and stays open.
+    let mut slow_writer = world.admin.begin().await.unwrap();
+    sqlx::query(
+        "UPDATE tenants SET labels = '{\"writer\": \"slow\"}', \
+         resource_version = tenantd_next_resource_version() WHERE name = $1",
+    )
+    .bind(&slow)
+    .execute(&mut *slow_writer)
+    .await
+    .unwrap();
+    // Writer B goes through the store while A is open.
+    let store = world.ctx.store.clone();
+    let mut fast_tenant = world.get(&fast).await.unwrap();
+    fast_tenant.metadata.resource_version = None;
+    fast_tenant
+        .metadata
+        .labels
+        .insert("writer".into(), "fast".into());
+    let fast_write = tokio::spawn(async move { store.apply(&fast_tenant).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    slow_writer.commit().await.unwrap();
+    fast_write.await.unwrap().expect("the fast write succeeds");
+
+    read_stream_until(&mut response, &mut seen, "both writers' changes", |s| {
+        s.contains("\"writer\":\"slow\"") && s.contains("\"writer\":\"fast\"")
+    })
+    .await;
+    world.cleanup().await;
+}
+
+/// Reads SSE chunks into `seen` until `done` holds, failing after 10 s with `what`.
+async fn read_stream_until(
+    response: &mut reqwest::Response,
+    seen: &mut String,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done(seen) {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{what} should arrive on the watch; got:\n{seen}"))
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
 /// Writes beyond the caller's rate get 429 with Retry-After, in the API's error shape.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writes_beyond_the_rate_limit_get_429() {

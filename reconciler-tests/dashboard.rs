@@ -910,3 +910,82 @@ async fn env_forms_with_reserved_names_or_a_stale_version_change_nothing() {
     );
     world.cleanup().await;
 }
+
+/// The pages' tenant writes draw on the API's per-user write limit: past it, a dashboard
+/// action gets the 429 page and changes nothing, and the API refuses that user too (one
+/// bucket, whichever way the writes come).
+#[tokio::test]
+async fn dashboard_actions_share_the_api_write_limit() {
+    let world = World::without_controller("dash-limit").await;
+    let mut api_config = tenantd::app::api_config(&world.api_test_config());
+    api_config.write_rate_per_second = 0.01;
+    api_config.write_burst = 2.0;
+    let base = world.serve_api_with(api_config).await;
+    let email = format!("{}@example.org", world.name("owner"));
+    let user = register_user(&world, &email).await;
+    let mut tenant = world.tenant("busy");
+    tenant.metadata.owner = Some(user.id.to_string());
+    let name = world.apply(&tenant).await.metadata.name;
+
+    let mut owner = Visitor::new(&base);
+    owner.log_in(&email, PASSWORD).await;
+    for action in ["stop", "start"] {
+        let (status, _, _) = owner
+            .post(&format!("/dashboard/tenants/{name}/{action}"), &[])
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "{action} is within the burst"
+        );
+    }
+    let before = world.get(&name).await.unwrap();
+    let (status, _, page) = owner
+        .post(&format!("/dashboard/tenants/{name}/stop"), &[])
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.contains("Too many changes"), "{page}");
+    assert!(page.contains("Nothing was changed"), "{page}");
+    let after = world.get(&name).await.unwrap();
+    assert_eq!(after.spec.state, tenantd::resource::DesiredState::Running);
+    assert_eq!(
+        after.metadata.resource_version, before.metadata.resource_version,
+        "the refused action wrote nothing"
+    );
+
+    let csrf = owner
+        .csrf
+        .clone()
+        .expect("the dashboard rendered a CSRF token");
+    let api = owner
+        .http
+        .post(format!("{base}/api/v1/tenants/{name}/restart"))
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        api.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the API shares the bucket"
+    );
+    world.cleanup().await;
+}
+
+/// A logged-in user who reaches an unknown page keeps their header (and its Log out).
+#[tokio::test]
+async fn the_404_page_keeps_a_logged_in_users_header() {
+    let world = World::without_controller("dash-404").await;
+    let base = world.serve_api().await;
+    let email = format!("{}@example.org", world.name("lost"));
+    register_user(&world, &email).await;
+    let mut visitor = Visitor::new(&base);
+    let (status, page) = visitor.page("/no-such-page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!page.contains("Log out"), "anonymous: {page}");
+    visitor.log_in(&email, PASSWORD).await;
+    let (status, page) = visitor.page("/no-such-page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page.contains("Log out"), "logged in: {page}");
+    world.cleanup().await;
+}

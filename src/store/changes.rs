@@ -65,13 +65,20 @@ impl Store {
         Ok(changes)
     }
 
-    /// The newest resourceVersion handed out so far.
+    /// The newest committed resourceVersion: a watch that starts from a list starts here.
+    ///
+    /// Not the sequence's last value: that may belong to a writer that has not committed yet,
+    /// whose change a list taken now would miss and a watch from that value would skip.
+    /// Versions commit in order (migration 0006), so every version up to this one is settled.
     pub async fn current_version(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT last_value FROM tenant_resource_version")
-                .fetch_one(self.pool())
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT greatest(0, (SELECT max(resource_version) FROM tenants), \
+             (SELECT max(resource_version) FROM tenant_status), \
+             (SELECT max(resource_version) FROM tenant_tombstones), \
+             (SELECT max(pruned_up_to) FROM tenant_tombstone_prunes))",
         )
+        .fetch_one(self.pool())
+        .await?)
     }
 
     /// Whether a watcher may resume from `since`: nothing it would need has been pruned.

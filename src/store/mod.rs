@@ -8,6 +8,10 @@
 //!   nothing (and so wakes nobody).
 //! - Subdomain uniqueness is enforced by a unique index, so racing writers cannot both win.
 //! - Every change of a tenant row raises `NOTIFY tenantd_tenants, '<name>'` (a trigger).
+//! - resourceVersions become visible in the order they are handed out (migration 0006), so a
+//!   watcher that has seen version N has seen, or will never need, every version below N.
+//!   Transactions that lock a tenant row before writing take the version lock first
+//!   ([`lock_resource_versions`]): one lock order everywhere, so they cannot deadlock.
 //!
 //! # Assumptions
 //! - Callers validated the resource ([`crate::resource::validate`]); the store checks only
@@ -173,6 +177,7 @@ impl Store {
             serde_json::to_value(&tenant.metadata.labels).expect("labels always serialize");
         let subdomain = tenant.spec.subdomain_or(name).to_owned();
         let mut tx = self.pool.begin().await?;
+        lock_resource_versions(&mut tx).await?;
         let current = fetch_for_update(&mut tx, name).await?;
         let outcome = decide_apply(current.as_ref(), tenant, options)?;
         match (&current, outcome) {
@@ -187,7 +192,7 @@ impl Store {
                 sqlx::query(
                     "UPDATE tenants SET spec = $2, labels = $3, owner = $4, subdomain = $5, \
                      generation = generation + $6, source = $7, \
-                     resource_version = nextval('tenant_resource_version') WHERE name = $1",
+                     resource_version = tenantd_next_resource_version() WHERE name = $1",
                 )
                 .bind(name)
                 .bind(&spec_json)
@@ -276,7 +281,7 @@ impl Store {
     pub async fn request_delete(&self, name: &str) -> Result<bool> {
         let result = sqlx::query(
             "UPDATE tenants SET deletion_timestamp = now(), \
-             resource_version = nextval('tenant_resource_version') \
+             resource_version = tenantd_next_resource_version() \
              WHERE name = $1 AND deletion_timestamp IS NULL",
         )
         .bind(name)
@@ -299,7 +304,7 @@ impl Store {
     ) -> Result<bool> {
         let result = sqlx::query(
             "UPDATE tenants SET deletion_timestamp = now(), \
-             resource_version = nextval('tenant_resource_version') \
+             resource_version = tenantd_next_resource_version() \
              WHERE name = $1 AND uid = $2 AND source = $3 AND deletion_timestamp IS NULL",
         )
         .bind(name)
@@ -314,13 +319,18 @@ impl Store {
     /// Only for a tenant marked for deletion whose uid matches, so a tenant re-created under
     /// the same name in the meantime is never removed.
     pub async fn finalize(&self, name: &str, uid: &str) -> Result<bool> {
+        // The delete locks the row and then, in its tombstone trigger, takes a version: the
+        // version lock comes first, as in every transaction that locks a tenant row.
+        let mut tx = self.pool.begin().await?;
+        lock_resource_versions(&mut tx).await?;
         let result = sqlx::query(
             "DELETE FROM tenants WHERE name = $1 AND uid = $2 AND deletion_timestamp IS NOT NULL",
         )
         .bind(name)
         .bind(uid)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(result.rows_affected() > 0)
     }
 }
@@ -378,6 +388,19 @@ pub fn decide_apply(
     } else {
         ApplyOutcome::Configured
     })
+}
+
+/// Takes the lock that `tenantd_next_resource_version()` holds until commit (migration 0006).
+///
+/// A transaction that locks a tenant row and then takes a version must take this first:
+/// otherwise it could hold the row while waiting for the version lock, and a writer holding
+/// the version lock could wait for the row (a status insert's foreign-key check does), which
+/// is a deadlock. Single statements need not: they take their version before their row lock.
+async fn lock_resource_versions(tx: &mut Transaction<'_, Postgres>) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(tenantd_resource_version_lock_key())")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 async fn fetch_for_update(

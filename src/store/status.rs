@@ -15,7 +15,7 @@ impl Store {
             "INSERT INTO tenant_status (name, status) \
              SELECT name, $3 FROM tenants WHERE name = $1 AND uid = $2 \
              ON CONFLICT (name) DO UPDATE SET status = EXCLUDED.status, updated_at = now(), \
-                 resource_version = nextval('tenant_resource_version') \
+                 resource_version = tenantd_next_resource_version() \
              WHERE tenant_status.status IS DISTINCT FROM EXCLUDED.status",
         )
         .bind(name)

@@ -8,6 +8,8 @@
 //! - [`account`]: settings and the account forms rendered with their errors.
 //! - [`chrome`]: what the layout needs of every request (current nav entry, logged-in user).
 //! - [`assets`]: the stylesheet, script and icon, compiled into the binary.
+//! - [`logs`]: a tenant's logs page: last lines, filter, download, live tail over SSE.
+//! - [`write_limit`]: the API's per-user write limit on the pages' tenant writes.
 //!
 //! State: the public pages need only [`WebState`]; the wizard, dashboard and account pages
 //! act on tenants through the API's own functions and get [`PortalState`] (the site and the
@@ -25,8 +27,10 @@ pub mod account;
 pub mod assets;
 pub mod chrome;
 pub mod dashboard;
+pub mod logs;
 pub mod pages;
 pub mod signup;
+pub mod write_limit;
 
 use std::sync::Arc;
 
@@ -123,7 +127,12 @@ pub fn router<S: Clone + Send + Sync + 'static>(
     let portal: Router<S> = Router::new()
         .merge(signup::routes())
         .merge(dashboard::routes())
+        .merge(logs::routes())
         .merge(account::routes())
+        .layer(middleware::from_fn_with_state(
+            portal.clone(),
+            write_limit::limit_tenant_writes,
+        ))
         .layer(middleware::map_response(security_headers))
         .with_state(portal);
     portal.merge(public_router(site))

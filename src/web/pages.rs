@@ -116,7 +116,7 @@ pub async fn support(State(state): State<WebState>, chrome: Chrome) -> SupportPa
 }
 
 /// The fallback: the 404 page, or the API's JSON error for paths under `/api/`.
-pub async fn not_found(uri: Uri) -> Response {
+pub async fn not_found(chrome: Chrome, uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
         return crate::api::error::ApiError::new(
             StatusCode::NOT_FOUND,
@@ -126,7 +126,7 @@ pub async fn not_found(uri: Uri) -> Response {
         .into_response();
     }
     NotFoundPage {
-        chrome: Chrome::anonymous(""),
+        chrome: chrome.at(""),
         path: uri.path().to_owned(),
     }
     .into_response()
@@ -280,7 +280,7 @@ mod tests {
 
     #[tokio::test]
     async fn not_found_should_be_a_404_page_in_the_layout() {
-        let response = not_found("/nowhere?x=1".parse().unwrap()).await;
+        let response = not_found(Chrome::anonymous(""), "/nowhere?x=1".parse().unwrap()).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         let page = NotFoundPage {
             chrome: Chrome::anonymous(""),
@@ -293,7 +293,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_api_paths_should_get_the_api_error_shape() {
-        let response = not_found("/api/v1/nothing".parse().unwrap()).await;
+        let response = not_found(Chrome::anonymous(""), "/api/v1/nothing".parse().unwrap()).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         let body = axum::body::to_bytes(response.into_body(), 4096)
             .await

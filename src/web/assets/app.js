@@ -156,6 +156,191 @@
 })();
 
 
+// ---------- logs ----------
+// The tenant logs page: filter as you type, and follow new lines over server-sent events.
+// Lines are untrusted text: they are only ever put into the page with textContent.
+(function () {
+  "use strict";
+  var root = document.getElementById("logs");
+  if (!root) return;
+  var box = document.getElementById("log-box");
+  var list = document.getElementById("log-lines");
+  var input = document.getElementById("q");
+  var linesSelect = document.getElementById("lines");
+  var count = document.getElementById("log-count");
+  var empty = document.getElementById("log-empty");
+  var download = document.getElementById("log-download");
+  var clear = document.getElementById("log-clear");
+  var live = document.getElementById("log-live");
+  var state = document.getElementById("log-state");
+  var detail = document.getElementById("log-state-detail");
+  var follow = document.getElementById("log-follow");
+  var jump = document.getElementById("log-jump");
+  // The most lines kept in the page; older ones are dropped from the top (the download
+  // still has them).
+  var MAX_LINES = 12000;
+  var after = root.dataset.after;
+  var source = null;
+  var retryTimer = null;
+  var retryDelay = 2000;
+
+  var needle = function () { return input.value.trim().toLowerCase(); };
+  var matches = function (item, q) {
+    if (!q) return true;
+    return item.querySelector(".log-text").textContent.toLowerCase().indexOf(q) !== -1;
+  };
+  var atBottom = function () {
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 24;
+  };
+  var toBottom = function () {
+    box.scrollTop = box.scrollHeight;
+    jump.hidden = true;
+  };
+
+  var updateCount = function () {
+    var items = list.children;
+    var shown = 0;
+    for (var i = 0; i < items.length; i++) if (!items[i].hidden) shown++;
+    var total = items.length;
+    var noun = total === 1 ? "line" : "lines";
+    count.textContent = total === 0 ? "No lines yet" : needle()
+      ? "Showing " + shown + " of the last " + total + " " + noun
+      : "Showing the last " + total + " " + noun;
+    empty.hidden = shown > 0;
+    empty.textContent = total === 0 ? empty.dataset.none : empty.dataset.nomatch;
+  };
+
+  // The filter applies at once; the address and the download link follow it, so a reload
+  // or a download shows the same lines.
+  var applyFilter = function () {
+    var q = needle();
+    var items = list.children;
+    for (var i = 0; i < items.length; i++) items[i].hidden = !matches(items[i], q);
+    var params = new URLSearchParams();
+    params.set("lines", linesSelect.value);
+    if (q) params.set("q", input.value.trim());
+    download.href = root.dataset.download + "?" + params.toString();
+    if (clear) clear.hidden = !q;
+    if (window.history && window.history.replaceState) {
+      window.history.replaceState(null, "", window.location.pathname + "?" + params.toString());
+    }
+    updateCount();
+  };
+  var filterTimer = null;
+  input.addEventListener("input", function () {
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(applyFilter, 80);
+  });
+
+  var render = function (line) {
+    var item = document.createElement("li");
+    item.className = "log-line log-" + (line.source === "stderr" ? "stderr" : "stdout");
+    var time = document.createElement("time");
+    time.className = "log-time";
+    time.dateTime = line.stamp;
+    time.title = line.fullTime;
+    time.textContent = line.time;
+    var src = document.createElement("span");
+    src.className = "log-source log-source-" + (line.source === "stderr" ? "stderr" : "stdout");
+    src.title = line.source;
+    src.textContent = line.source === "stderr" ? "err" : "out";
+    var text = document.createElement("span");
+    text.className = "log-text";
+    text.textContent = line.text;
+    item.appendChild(time);
+    item.appendChild(src);
+    item.appendChild(text);
+    return item;
+  };
+
+  var append = function (line) {
+    var stick = atBottom();
+    var item = render(line);
+    item.hidden = !matches(item, needle());
+    list.appendChild(item);
+    while (list.children.length > MAX_LINES) list.removeChild(list.firstChild);
+    updateCount();
+    // Only a reader at the bottom is carried along; one reading further up stays put.
+    if (stick) toBottom();
+    else if (!item.hidden) jump.hidden = false;
+  };
+
+  var words = { connecting: "Connecting…", live: "Live", paused: "Paused", reconnecting: "Reconnecting…" };
+  var setState = function (name, why) {
+    state.dataset.state = name;
+    state.querySelector(".log-state-word").textContent = words[name];
+    detail.textContent = why || "";
+  };
+
+  var liveTimer = null;
+  var connect = function () {
+    clearTimeout(retryTimer);
+    var es = new EventSource(root.dataset.stream + "?after=" + encodeURIComponent(after));
+    source = es;
+    es.addEventListener("open", function () {
+      retryDelay = 2000;
+      // A stopped container's stream opens and ends at once; only one that stays open is live.
+      clearTimeout(liveTimer);
+      liveTimer = setTimeout(function () { if (source === es) setState("live"); }, 300);
+    });
+    es.addEventListener("line", function (event) {
+      var line = JSON.parse(event.data);
+      if (line.stamp) after = line.stamp;
+      append(line);
+    });
+    // The server ended the stream (the container stopped); the browser reconnects by itself.
+    es.addEventListener("end", function (event) {
+      clearTimeout(liveTimer);
+      setState("reconnecting", event.data);
+    });
+    es.addEventListener("error", function () {
+      if (source !== es) return;
+      clearTimeout(liveTimer);
+      if (es.readyState === EventSource.CLOSED) {
+        // Refused (a server error, or logged out): try again later, more slowly each time.
+        source = null;
+        setState("reconnecting", "The connection was refused; trying again.");
+        retryTimer = setTimeout(connect, retryDelay);
+        retryDelay = Math.min(retryDelay * 2, 30000);
+      } else if (state.dataset.state !== "reconnecting") {
+        setState("reconnecting");
+      }
+    });
+  };
+  var pause = function () {
+    clearTimeout(retryTimer);
+    clearTimeout(liveTimer);
+    if (source) source.close();
+    source = null;
+    setState("paused", "New lines are not shown until you follow again.");
+  };
+
+  follow.addEventListener("click", function () {
+    var following = follow.getAttribute("aria-pressed") === "true";
+    follow.setAttribute("aria-pressed", following ? "false" : "true");
+    if (following) {
+      pause();
+    } else {
+      setState("connecting");
+      connect();
+    }
+  });
+  jump.addEventListener("click", function () {
+    toBottom();
+    box.focus();
+  });
+  box.addEventListener("scroll", function () {
+    if (atBottom()) jump.hidden = true;
+  });
+
+  toBottom();
+  if (window.EventSource) {
+    live.hidden = false;
+    connect();
+  }
+})();
+
+
 // ---------- dashboard, tenant detail, logs ----------
 // (dashboard scripts go here)
 (function () {
