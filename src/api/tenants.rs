@@ -6,6 +6,8 @@
 //!   so a refused request changes nothing.
 //! - Verbs change only `spec.state` or `spec.restartedAt`.
 //! - A caller sees (and may act on) only the tenants its principal may see; others are 404.
+//! - The web pages act through the same functions ([`visible`], [`update`], [`delete`],
+//!   [`set_state`], [`restart`]), so a page and the API authorize and validate alike.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, State};
@@ -167,11 +169,7 @@ pub fn phase_of(tenant: &Tenant) -> Phase {
 }
 
 /// The tenant if the caller may see it, else 404 exactly as if it did not exist.
-pub(super) async fn visible(
-    state: &ApiState,
-    principal: &Principal,
-    name: &str,
-) -> ApiResult<Tenant> {
+pub async fn visible(state: &ApiState, principal: &Principal, name: &str) -> ApiResult<Tenant> {
     match state.ctx.store.get(name).await? {
         Some(tenant) if principal.can_see(&tenant) => Ok(tenant),
         _ => Err(ApiError::not_found(name)),
@@ -335,9 +333,67 @@ fn parse_tenant(body: serde_json::Value) -> ApiResult<Tenant> {
 async fn write(
     state: &ApiState,
     principal: &Principal,
-    mut tenant: Tenant,
+    tenant: Tenant,
     query: &WriteQuery,
 ) -> ApiResult<Response> {
+    let (tenant, existing) = prepare(state, principal, tenant).await?;
+    let options = ApplyOptions {
+        source: None,
+        force: query.force,
+    };
+    if query.dry_run {
+        return dry_run(state, tenant, existing, &options).await;
+    }
+    let (outcome, stored) = state.ctx.store.apply_with(&tenant, &options).await?;
+    let status = match outcome {
+        ApplyOutcome::Created => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    Ok((status, Json(stored)).into_response())
+}
+
+/// Replaces an existing tenant's spec and labels on behalf of `principal`, exactly as `PUT`
+/// does (the web pages call this): the whole resource is validated, and
+/// `metadata.resourceVersion` must be the version the caller read, so a concurrent change is
+/// a 409 rather than overwritten.
+///
+/// # Errors
+/// 404 for a tenant the caller cannot see, 422 for a broken rule, 409 for a stale version,
+/// a tenant being deleted or one managed by a specs file.
+pub async fn update(
+    state: &ApiState,
+    principal: &Principal,
+    tenant: Tenant,
+) -> ApiResult<(ApplyOutcome, Tenant)> {
+    visible(state, principal, &tenant.metadata.name).await?;
+    if tenant
+        .metadata
+        .resource_version
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            "an update must name the resourceVersion it was based on",
+        )
+        .with_field("metadata.resourceVersion"));
+    }
+    let (tenant, _) = prepare(state, principal, tenant).await?;
+    Ok(state
+        .ctx
+        .store
+        .apply_with(&tenant, &ApplyOptions::default())
+        .await?)
+}
+
+/// Sets the owner as the principal may, and validates the whole resource; returns it with
+/// the stored tenant of that name, if any.
+async fn prepare(
+    state: &ApiState,
+    principal: &Principal,
+    mut tenant: Tenant,
+) -> ApiResult<(Tenant, Option<Tenant>)> {
     let existing = state.ctx.store.get(&tenant.metadata.name).await?;
     if let Some(existing) = existing.as_ref().filter(|e| !principal.can_see(e)) {
         return Err(ApiError::new(
@@ -357,19 +413,7 @@ async fn write(
             .or_else(|| principal.owner_for_new());
     }
     resource::validate(&tenant, state.host_cpus)?;
-    let options = ApplyOptions {
-        source: None,
-        force: query.force,
-    };
-    if query.dry_run {
-        return dry_run(state, tenant, existing, &options).await;
-    }
-    let (outcome, stored) = state.ctx.store.apply_with(&tenant, &options).await?;
-    let status = match outcome {
-        ApplyOutcome::Created => StatusCode::CREATED,
-        _ => StatusCode::OK,
-    };
-    Ok((status, Json(stored)).into_response())
+    Ok((tenant, existing))
 }
 
 async fn dry_run(
@@ -429,27 +473,43 @@ async fn delete_tenant(
     Path(name): Path<String>,
     ApiQuery(query): ApiQuery<WriteQuery>,
 ) -> ApiResult<Response> {
-    let tenant = visible(&state, &principal, &name).await?;
+    let tenant = delete_as(&state, &principal, &name, &query).await?;
+    Ok((StatusCode::ACCEPTED, Json(tenant)).into_response())
+}
+
+/// Asks for the tenant's deletion on behalf of `principal`, exactly as `DELETE` does (the web
+/// pages call this); the reconciler then tears down per the tenant's deletion policy.
+/// Returns the tenant, now Terminating.
+pub async fn delete(state: &ApiState, principal: &Principal, name: &str) -> ApiResult<Tenant> {
+    delete_as(state, principal, name, &WriteQuery::default()).await
+}
+
+async fn delete_as(
+    state: &ApiState,
+    principal: &Principal,
+    name: &str,
+    query: &WriteQuery,
+) -> ApiResult<Tenant> {
+    let tenant = visible(state, principal, name).await?;
     if let Some(file) = &tenant.metadata.source
         && !query.force
     {
         return Err(store::Error::OwnedByFile {
-            name,
+            name: name.to_owned(),
             source_file: file.trim_start_matches("file:").to_owned(),
         }
         .into());
     }
     if query.dry_run {
-        return Ok((StatusCode::ACCEPTED, Json(tenant)).into_response());
+        return Ok(tenant);
     }
-    state.ctx.store.request_delete(&name).await?;
-    let tenant = state
+    state.ctx.store.request_delete(name).await?;
+    state
         .ctx
         .store
-        .get(&name)
+        .get(name)
         .await?
-        .ok_or_else(|| ApiError::not_found(&name))?;
-    Ok((StatusCode::ACCEPTED, Json(tenant)).into_response())
+        .ok_or_else(|| ApiError::not_found(name))
 }
 
 /// A verb is a spec edit: read, change one field, write with the read resourceVersion, and

@@ -21,7 +21,7 @@ pub use codec::{MAX_INPUT_BYTES, ParseError, parse_documents, to_yaml};
 pub use quantity::{Cpus, Memory, QuantityError};
 pub use validate::{
     FieldError, INJECTED_ENV_KEYS, MAX_NAME_LEN, RESERVED_ENV_PREFIX, RESERVED_NAMES,
-    ValidationErrors, name_errors, validate,
+    ValidationErrors, env_field, name_errors, validate,
 };
 
 /// The only `apiVersion` this build understands.

@@ -444,6 +444,12 @@ fn check_owner(errors: &mut Errors, owner: &str) {
     }
 }
 
+/// The field path [`validate`] reports an env variable's errors under (`spec.env.API_TOKEN`),
+/// so a form can show each error next to the row that caused it.
+pub fn env_field(key: &str) -> String {
+    path("spec.env", key)
+}
+
 /// `prefix.key`, with the key quoted and cut short when printing it raw would be unreadable.
 fn path(prefix: &str, key: &str) -> String {
     let plain = key.chars().count() <= MAX_ECHO_CHARS
@@ -951,6 +957,19 @@ mod tests {
         let key = "K".repeat(1000);
         let errors = errors_of(&with_env(&key, "v"));
         assert!(errors[0].field.len() < 100, "{}", errors[0].field);
+    }
+
+    /// A form finds the row of an env error by this path, whatever the key looks like.
+    #[test]
+    fn env_field_is_the_path_errors_are_reported_under() {
+        for key in ["DATABASE_URL", "BAD KEY", "9LIVES", &"K".repeat(300), ""] {
+            let errors = errors_of(&with_env(key, "v"));
+            assert!(!errors.is_empty(), "{key:?} breaks a rule");
+            assert!(
+                errors.iter().all(|e| e.field == env_field(key)),
+                "{key:?}: {errors:?}"
+            );
+        }
     }
 
     proptest! {

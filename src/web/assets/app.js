@@ -344,6 +344,102 @@
 
 // ---------- dashboard, tenant detail, logs ----------
 // (dashboard scripts go here)
+(function () {
+  "use strict";
+
+  // Overview: filter the cards as the search is typed or the status chosen. Every card is
+  // on the page (those the server filtered out are hidden), and the rules are the server's
+  // (web/dashboard/filter.rs), so with or without this the same cards show.
+  var filterForm = document.getElementById("tenant-filter");
+  var cards = document.getElementById("tenant-cards");
+  if (filterForm && cards) {
+    var search = document.getElementById("q");
+    var status = document.getElementById("status");
+    var count = document.getElementById("tenant-count");
+    var noMatch = document.getElementById("no-match");
+    var total = cards.children.length;
+    var apply = function () {
+      var needle = search.value.trim().toLowerCase();
+      var wanted = status.value;
+      var shown = 0;
+      Array.prototype.forEach.call(cards.children, function (card) {
+        var found = card.dataset.name.toLowerCase().indexOf(needle) !== -1 ||
+          card.dataset.url.toLowerCase().indexOf(needle) !== -1;
+        var ok = (!needle || found) && (!wanted || card.dataset.status === wanted);
+        card.hidden = !ok;
+        if (ok) shown += 1;
+      });
+      count.textContent = "Showing " + shown + " of " + total + " study server" + (total === 1 ? "" : "s");
+      noMatch.hidden = shown !== 0;
+      // Keep the address shareable: the URL says what is shown.
+      var params = new URLSearchParams();
+      if (search.value.trim()) params.set("q", search.value.trim());
+      if (wanted) params.set("status", wanted);
+      var query = params.toString();
+      history.replaceState(null, "", "/dashboard" + (query ? "?" + query : ""));
+    };
+    search.addEventListener("input", apply);
+    status.addEventListener("change", apply);
+  }
+
+  // Tenant detail: live updates. Once a sample, fetch this page again and swap in the parts
+  // marked data-live (status badge, usage and charts, conditions, events); the env form is
+  // left alone so nothing being typed is lost. Without this, reloading shows the same.
+  var detail = document.getElementById("tenant-detail");
+  var refresh = detail ? Number(detail.dataset.refresh) : 0;
+  if (detail && refresh > 0 && window.fetch && window.DOMParser) {
+    var url = window.location.pathname;
+    var busy = false;
+    setInterval(function () {
+      if (busy || document.hidden) return;
+      busy = true;
+      fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          document.querySelectorAll("[data-live][id]").forEach(function (part) {
+            var next = fresh.getElementById(part.id);
+            if (!next) return;
+            part.className = next.className;
+            part.innerHTML = next.innerHTML;
+          });
+        })
+        .catch(function () { /* The next tick tries again. */ })
+        .then(function () { busy = false; });
+    }, refresh * 1000);
+  }
+
+  // Tenant detail: "Add another variable" appends a blank row (without JS, the form always
+  // ends with one blank row, and saving adds the next).
+  var add = document.getElementById("env-add");
+  var rows = document.getElementById("env-rows");
+  if (add && rows) {
+    add.hidden = false;
+    add.addEventListener("click", function () {
+      var last = rows.querySelector(".env-row:last-child");
+      var index = Number(last.dataset.index) + 1;
+      var row = last.cloneNode(true);
+      row.dataset.index = String(index);
+      row.classList.remove("has-error");
+      row.querySelectorAll("[id], [name], [for], [aria-describedby]").forEach(function (el) {
+        ["id", "name", "for", "aria-describedby"].forEach(function (attr) {
+          var value = el.getAttribute(attr);
+          if (value) el.setAttribute(attr, value.replace(/^env-\d+-/, "env-" + index + "-"));
+        });
+        if (el.tagName === "INPUT") {
+          if (el.type === "checkbox") el.checked = false;
+          else el.value = "";
+          el.removeAttribute("aria-invalid");
+        }
+      });
+      var error = row.querySelector(".env-error");
+      if (error) error.textContent = "";
+      rows.appendChild(row);
+      row.querySelector(".env-name").focus();
+    });
+  }
+})();
 
 
 // ---------- account pages ----------

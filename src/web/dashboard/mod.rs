@@ -1,38 +1,56 @@
-//! The dashboard (`/dashboard`): the logged-in user's tenants (an admin's: all), each with its
-//! status badge, address and quick actions (start, stop, restart).
+//! The dashboard: the logged-in user's tenants (an admin's: all) and what can be done to them.
+//!
+//! Layout:
+//! - [`overview`]: `/dashboard`, the tenants as cards with status badge, CPU and memory now,
+//!   search and a status filter ([`filter`]).
+//! - [`actions`]: the quick actions start, stop and restart (POSTs, the API's verbs).
+//! - [`detail`]: `/dashboard/tenants/{name}`, conditions, events, usage charts ([`charts`],
+//!   [`usage`]) and the environment editor ([`env_form`]).
+//! - [`delete`]: the confirmation on which the tenant's name must be typed.
+//!
+//! The logs page (`/dashboard/tenants/{name}/logs`) is its own module; the detail page links to it.
 //!
 //! # Guarantees
 //! - A user sees and acts on only the tenants it owns; someone else's tenant is a 404,
-//!   decided by the API's own rule ([`Principal::can_see`]).
-//! - Every action is a POST with the session's CSRF token (a forged one is a 403 and
-//!   changes nothing) and goes through the API's verbs, answered with a 303 back here.
+//!   decided by the API's own rule ([`Principal::can_see`](crate::api::auth::Principal::can_see)).
+//! - Every change is a POST with the session's CSRF token (a forged one is a 403 and changes
+//!   nothing) and goes through the API's functions ([`crate::api::tenants`]), so the pages
+//!   validate and authorize exactly as the API does.
 
-use askama::Template;
-use askama_web::WebTemplate;
-use axum::Form;
+pub mod actions;
+pub mod charts;
+pub mod delete;
+pub mod detail;
+pub mod env_form;
+pub mod filter;
+pub mod overview;
+pub mod usage;
+
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 
 use super::PortalState;
 use super::chrome::Chrome;
 use super::pages::NotFoundPage;
-use crate::accounts::RequireUser;
-use crate::api::auth::Principal;
-use crate::api::tenants::{phase_of, restart, set_state};
+use crate::accounts::Session;
+use crate::api::tenants::phase_of;
 use crate::resource::{DesiredState, Tenant, condition};
 
 /// The routes of the dashboard.
 pub fn routes() -> Router<PortalState> {
     Router::new()
-        .route("/dashboard", get(overview))
-        .route("/dashboard/tenants/{name}/{action}", post(act))
+        .route("/dashboard", get(overview::page))
+        .route("/dashboard/tenants/{name}", get(detail::page))
+        .route("/dashboard/tenants/{name}/env", post(env_form::save))
+        .route(
+            "/dashboard/tenants/{name}/delete",
+            get(delete::confirm).post(delete::submit),
+        )
+        .route("/dashboard/tenants/{name}/{action}", post(actions::act))
 }
 
-/// One tenant as a card.
+/// One tenant as the overview's card and the detail page's header show it.
 #[derive(Debug, Clone)]
 pub struct TenantCard {
     pub name: String,
@@ -43,6 +61,11 @@ pub struct TenantCard {
     /// What the Ready condition says, for a person.
     pub message: String,
     pub running: bool,
+    /// CPU and memory now (the sampler's latest reading), when the container runs.
+    pub usage: Option<usage::Usage>,
+    /// Passes the overview's filter. Cards that do not are rendered `hidden`, so that
+    /// filter-as-you-type in `app.js` can show them again without asking the server.
+    pub shown: bool,
 }
 
 impl TenantCard {
@@ -60,24 +83,10 @@ impl TenantCard {
                 .map(|c| c.message.clone())
                 .unwrap_or_else(|| "waiting for the reconciler".into()),
             running: tenant.spec.state == DesiredState::Running,
+            usage: None,
+            shown: true,
         }
     }
-}
-
-#[derive(Debug, Template, WebTemplate)]
-#[template(path = "dashboard.html")]
-pub struct DashboardPage {
-    pub chrome: Chrome,
-    pub csrf: String,
-    pub tenants: Vec<TenantCard>,
-    /// A one-line notice about the last action.
-    pub notice: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct OverviewQuery {
-    pub done: Option<String>,
-    pub name: Option<String>,
 }
 
 /// The notice shown after an action, from the redirect's query (only known words are shown).
@@ -87,73 +96,18 @@ pub fn notice(done: Option<&str>, name: Option<&str>) -> Option<String> {
         "start" => "is starting",
         "stop" => "is stopping",
         "restart" => "is restarting",
+        "delete" => {
+            "is being deleted; it disappears from this list once its container and data are gone"
+        }
         _ => return None,
     };
     Some(format!("{name} {what}."))
 }
 
-async fn overview(
-    State(state): State<PortalState>,
-    RequireUser(session): RequireUser,
-    Query(query): Query<OverviewQuery>,
-) -> crate::api::error::ApiResult<Response> {
-    let principal = Principal::of_session(&session);
-    let platform = &state.api.ctx.platform;
-    let tenants = state
-        .api
-        .ctx
-        .store
-        .list()
-        .await?
-        .iter()
-        .filter(|t| principal.can_see(t))
-        .map(|t| TenantCard::of(t, platform.public_url(t)))
-        .collect();
-    Ok(DashboardPage {
-        chrome: Chrome::of_session(&session, "dashboard"),
-        csrf: session.csrf_token.clone(),
-        tenants,
-        notice: notice(query.done.as_deref(), query.name.as_deref()),
-    }
-    .into_response())
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ActionForm {
-    pub csrf: Option<String>,
-}
-
-async fn act(
-    State(state): State<PortalState>,
-    RequireUser(session): RequireUser,
-    headers: HeaderMap,
-    Path((name, action)): Path<(String, String)>,
-    Form(form): Form<ActionForm>,
-) -> Response {
-    if let Err(e) = state
-        .site
-        .accounts
-        .verify_csrf(Some(&session), &headers, form.csrf.as_deref())
-    {
-        return e.into_response();
-    }
-    let principal = Principal::of_session(&session);
-    let result = match action.as_str() {
-        "start" => set_state(&state.api, &principal, &name, DesiredState::Running).await,
-        "stop" => set_state(&state.api, &principal, &name, DesiredState::Stopped).await,
-        "restart" => restart(&state.api, &principal, &name).await,
-        _ => return not_found(),
-    };
-    match result {
-        Ok(_) => Redirect::to(&format!("/dashboard?done={action}&name={name}")).into_response(),
-        Err(e) if e.status == StatusCode::NOT_FOUND => not_found(),
-        Err(e) => e.into_response(),
-    }
-}
-
-fn not_found() -> Response {
+/// The 404 page for a tenant this session may not see (or that does not exist).
+pub fn not_found(session: &Session) -> Response {
     NotFoundPage {
-        chrome: Chrome::anonymous(""),
+        chrome: Chrome::of_session(session, "dashboard"),
         path: "/dashboard".into(),
     }
     .into_response()
@@ -168,6 +122,11 @@ mod tests {
         assert_eq!(
             notice(Some("stop"), Some("acme")).as_deref(),
             Some("acme is stopping.")
+        );
+        assert!(
+            notice(Some("delete"), Some("acme"))
+                .unwrap()
+                .starts_with("acme is being deleted")
         );
         assert_eq!(notice(Some("drop"), Some("acme")), None);
         assert_eq!(notice(Some("stop"), Some("<script>")), None);
