@@ -128,11 +128,17 @@ async fn stop_and_start_from_the_dashboard_change_the_container() {
     browser
         .click(&format!("{card} button[aria-label='Stop {name}']"))
         .await;
-    browser.wait_for_path("/dashboard").await;
-    assert_eq!(
-        browser.text("#notice").await,
-        format!("{name} is stopping.")
-    );
+    // The page is already /dashboard before the click, so wait for the redirect's notice
+    // rather than the path.
+    browser
+        .wait_until(
+            "the stop notice",
+            Duration::from_secs(20),
+            &format!(
+                "document.querySelector('#notice')?.textContent.trim() === '{name} is stopping.'"
+            ),
+        )
+        .await;
     wait_running(&world, &name, false).await;
     world
         .wait_phase(&name, tenantd::resource::Phase::Stopped)
@@ -149,7 +155,13 @@ async fn stop_and_start_from_the_dashboard_change_the_container() {
     browser
         .click(&format!("{card} button[aria-label='Start {name}']"))
         .await;
-    browser.wait_for_path("/dashboard").await;
+    browser
+        .wait_until(
+            "the start notice",
+            Duration::from_secs(20),
+            "document.querySelector('#notice') !== null",
+        )
+        .await;
     wait_running(&world, &name, true).await;
     world.wait_ready(&name).await;
     narrow_viewport(&browser).await;
