@@ -166,8 +166,9 @@ pub fn client_of(parts: &Parts, trust_forwarded_for: bool) -> Client {
     }
 }
 
-/// Percent-encodes everything but unreserved characters and `/`, for a `next=` parameter.
-fn encode_query_value(value: &str) -> String {
+/// Percent-encodes a query value: everything but unreserved characters and `/` (which a
+/// query may hold as it is, and which keeps a `next=` path readable).
+pub fn encode_query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {

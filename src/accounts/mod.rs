@@ -66,7 +66,7 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-pub use extract::{CsrfToken, CurrentUser, RequireUser};
+pub use extract::{CsrfToken, CurrentUser, RequireUser, encode_query_value};
 
 use crate::resource::{FieldError, ValidationErrors};
 use crate::store::{self, NewSession, SessionRecord, Store, UserRecord};

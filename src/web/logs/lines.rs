@@ -175,19 +175,6 @@ pub fn download_filename(tenant: &str, now: DateTime<Utc>) -> String {
     format!("{tenant}-logs-{}.txt", now.format("%Y%m%dT%H%M%SZ"))
 }
 
-/// Percent-encodes a query value (everything but unreserved characters).
-pub fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,11 +256,5 @@ mod tests {
             download_filename("acme-lab", now),
             "acme-lab-logs-20300131T150405Z.txt"
         );
-    }
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(encode_query_value("GET /a b&c=d"), "GET%20%2Fa%20b%26c%3Dd");
-        assert_eq!(encode_query_value("é"), "%C3%A9");
     }
 }

@@ -35,10 +35,11 @@ use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
 use serde::Deserialize;
 
-use self::lines::{Filter, LogLine, encode_query_value};
+use self::lines::{Filter, LogLine};
 use super::PortalState;
 use super::chrome::Chrome;
 use super::pages::NotFoundPage;
+use crate::accounts::encode_query_value;
 use crate::accounts::{RequireUser, Session};
 use crate::api::auth::Principal;
 use crate::api::tenants::phase_of;
