@@ -147,6 +147,9 @@ async fn the_whole_resource_lifecycle_over_http() {
         .call(Method::POST, &format!("/tenants/{name}/start"), None)
         .await;
     assert_eq!(started["spec"]["state"], "Running");
+    // Converge the start before the restart: a reconcile that saw both at once would
+    // recreate the stopped container instead of starting it (no StartContainer event).
+    world.wait_ready(&name).await;
     let (_, restarted) = api
         .call(Method::POST, &format!("/tenants/{name}/restart"), None)
         .await;
