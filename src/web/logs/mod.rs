@@ -476,7 +476,8 @@ mod tests {
     #[test]
     fn the_query_string_carries_the_count_and_an_encoded_filter() {
         let options = Options::of(&query(Some("GET /a&b"), Some("100")), PAGE_LINES);
-        assert_eq!(options.query_string(), "?lines=100&q=GET%20%2Fa%26b");
+        // `/` may stand in a query as it is; `&` and spaces may not.
+        assert_eq!(options.query_string(), "?lines=100&q=GET%20/a%26b");
         let options = Options::of(&query(None, None), PAGE_LINES);
         assert_eq!(options.query_string(), "?lines=500");
     }
