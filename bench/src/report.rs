@@ -228,13 +228,14 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
          - tenantd: the library in this process (`app::build_context` and \
            `reconcile::Controller`, as `tenantd serve` wires them, without the HTTP listener), \
            concurrency {}, resync period 60 s and catalog observation every 5 s (its defaults), \
-           a fresh database per attempt.\n",
+           a fresh database per attempt; idle CPU watched for {:.0} s in the first run of each N.\n",
         sizes.join(", "),
         settings.runs,
         settings.image,
         settings.limits,
         settings.health,
         settings.tenantd_concurrency,
+        settings.idle_window.as_secs_f64(),
     );
     out.push_str(
         "## What each figure means\n\n\

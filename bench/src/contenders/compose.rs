@@ -9,7 +9,7 @@
 //! - The project and its network are named after the attempt (`tenantd-bench-…`) and every
 //!   service carries the harness's labels, so `down` and the sweep find all of it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -79,10 +79,6 @@ impl Project {
         })
     }
 
-    pub fn file(&self) -> &Path {
-        &self.file
-    }
-
     async fn compose(&self, args: &[&str]) -> anyhow::Result<String> {
         let mut all: Vec<&std::ffi::OsStr> = vec![
             "--project-name".as_ref(),
@@ -91,7 +87,7 @@ impl Project {
             self.file.as_os_str(),
             "--no-ansi".as_ref(),
         ];
-        all.extend(args.iter().map(|a| a.as_ref()));
+        all.extend(args.iter().map(|a| std::ffi::OsStr::new(a)));
         Ok(docker::run_tool("docker-compose", all).await?)
     }
 

@@ -21,13 +21,6 @@ pub enum Contender {
 }
 
 impl Contender {
-    pub const ALL: [Contender; 4] = [
-        Contender::Tenantd,
-        Contender::Compose,
-        Contender::Swarm,
-        Contender::Floor,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Contender::Tenantd => "tenantd",
