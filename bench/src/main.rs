@@ -6,6 +6,7 @@
 //!   and labels that mark what the harness creates.
 //! - [`contenders`]: tenantd, compose, swarm, floor.
 //! - [`run`]: the loop over sizes, repetitions, contenders and scenarios.
+//! - [`heal`]: remove k containers, time their replacements (self-healing).
 //! - [`docker`]: the shared health waiter, label-scoped removal, running the CLI tools.
 //! - [`cleanup`]: the janitor (start, end, Ctrl-C).
 //! - [`stats`], [`report`], [`machine`]: medians and spreads, the markdown, the machine.
@@ -15,6 +16,7 @@
 mod cleanup;
 mod contenders;
 mod docker;
+mod heal;
 mod machine;
 mod report;
 mod run;
@@ -66,7 +68,9 @@ size; the table (medians, min–max spreads, ratios of tenantd to each contender
 the same run) is printed and written to --output.\n\n\
 Scenarios: converge (N tenants from empty to running and healthy; tenantd: Ready, with \
 schemas and roles) and noop (tenantd: one full resync pass, its Docker calls and database \
-statements, and CPU per idle hour; docker-compose: `up -d` with nothing changed).\n\n\
+statements, and CPU per idle hour; docker-compose: `up -d` with nothing changed) and heal \
+(`docker rm -f` of a fifth of the containers: tenantd and Swarm, until each runs healthy \
+again; Compose and the floor never heal).\n\n\
 Everything it creates is labelled `tenantd-bench` or named `tenantd-bench-…` and removed at \
 the end, on failure and on Ctrl-C (also leftovers of an interrupted earlier run). The swarm \
 contender initialises a single-node swarm only if the engine is in none, and leaves it \
@@ -81,7 +85,7 @@ struct Args {
     #[arg(long)]
     runs: Option<usize>,
     /// Scenarios to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "converge,noop")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "converge,noop,heal")]
     scenarios: Vec<Scenario>,
     /// Contenders to run, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "tenantd,compose,swarm,floor")]

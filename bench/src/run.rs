@@ -20,7 +20,8 @@ use crate::contenders::tenantd::Tenantd;
 use crate::contenders::{Contender, floor};
 use crate::machine::{Machine, load_average};
 use crate::report::{self, Results, Scenario, Settings};
-use crate::workload::{RunNames, Workload, go_duration};
+use crate::heal;
+use crate::workload::{RUN_LABEL, RunNames, Workload, go_duration};
 
 /// What to run, from the command line.
 #[derive(Debug, Clone)]
@@ -119,7 +120,12 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
                     }
                     Contender::Compose => compose_attempt(plan, docker, &workload, &attempt, n, &mut results).await,
                     Contender::Swarm => {
-                        let outcome = swarm::converge(docker, &workload, &attempt, n, parallelism, plan.timeout).await;
+                        let outcome = async {
+                            let took = swarm::converge(docker, &workload, &attempt, n, parallelism, plan.timeout).await?;
+                            heal_attempt(plan, docker, &mut results, n, Contender::Swarm, &attempt, SWARM_SERVICE_LABEL).await?;
+                            anyhow::Ok(took)
+                        }
+                        .await;
                         let cleaned = swarm::cleanup(docker, &attempt).await;
                         outcome.and_then(|took| cleaned.map(|()| took)).map(|took| {
                             record_converge(plan, &mut results, n, contender, took);
@@ -176,6 +182,36 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
         load_after: load_average(),
     };
     Ok(report::markdown(&machine, &settings, &results))
+}
+
+/// The label Swarm puts on a task's container: the service, which a replacement keeps.
+const SWARM_SERVICE_LABEL: &str = "com.docker.swarm.service.name";
+
+/// Runs the self-healing scenario on a converged attempt, if it is selected.
+async fn heal_attempt(
+    plan: &Plan,
+    docker: &Docker,
+    results: &mut Results,
+    n: usize,
+    contender: Contender,
+    attempt: &str,
+    key_label: &str,
+) -> anyhow::Result<()> {
+    if !plan.scenarios.contains(&Scenario::Heal) {
+        return Ok(());
+    }
+    let k = heal::victims_for(n);
+    let healing = heal::remove_and_watch(docker, &format!("{RUN_LABEL}={attempt}"), key_label, k, plan.timeout)
+        .await
+        .context("self-healing")?;
+    let all = healing.all_healthy().unwrap_or(0.0);
+    say(format!(
+        "N={n} {}: {k} removed, all healthy again after {all:.2} s",
+        contender.as_str()
+    ));
+    results.record(Scenario::Heal, n, contender, Duration::from_secs_f64(all));
+    results.healing.entry((n, contender)).or_default().push(healing);
+    Ok(())
 }
 
 fn record_converge(plan: &Plan, results: &mut Results, n: usize, contender: Contender, took: Duration) {
@@ -235,6 +271,14 @@ async fn tenantd_attempt(
             ));
             results.record(Scenario::Noop, n, Contender::Tenantd, pass.took);
             results.passes.entry(n).or_default().push(pass);
+        }
+        if plan.scenarios.contains(&Scenario::Heal) {
+            if !tenantd.is_running() {
+                tenantd.start_controller(janitor).await?;
+                // Its first pass over the converged world, before anything is removed.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            heal_attempt(plan, docker, results, n, Contender::Tenantd, attempt, tenantd::engine::labels::TENANT).await?;
         }
         anyhow::Ok(summary)
     }

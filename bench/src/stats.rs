@@ -36,7 +36,6 @@ fn sorted(samples: &[f64]) -> Vec<f64> {
 
 /// The `p`th percentile (0–100) with linear interpolation between closest ranks (the
 /// method numpy calls "linear"), so the 50th of an even count is the mean of the middle two.
-#[cfg_attr(not(test), allow(dead_code))] // For the self-healing scenario's p50/p99, next.
 pub fn percentile(samples: &[f64], p: f64) -> Option<f64> {
     if samples.is_empty() {
         return None;

@@ -130,7 +130,8 @@ impl Tenantd {
         Ok(tenantd)
     }
 
-    async fn start_controller(&mut self, janitor: &Janitor) -> anyhow::Result<()> {
+    /// Starts the controller and waits for its first observation.
+    pub async fn start_controller(&mut self, janitor: &Janitor) -> anyhow::Result<()> {
         let controller = Controller::new(
             self.ctx.clone(),
             tenantd::app::controller_config(&self.config),
@@ -151,6 +152,10 @@ impl Tenantd {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.controller.is_some()
     }
 
     /// Stops the controller and waits for in-flight reconciles to finish.
