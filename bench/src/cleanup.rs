@@ -54,7 +54,8 @@ impl Janitor {
             // still completes. Let those settle before removing.
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        if let Ok(state) = docker::run_tool("docker", ["info", "--format", "{{.Swarm.LocalNodeState}}"]).await
+        if let Ok(state) =
+            docker::run_tool("docker", ["info", "--format", "{{.Swarm.LocalNodeState}}"]).await
             && state == "active"
             && let Err(e) = swarm::remove_services(NAME_PREFIX).await
         {

@@ -165,7 +165,10 @@ pub async fn remove_networks(docker: &Docker, prefix: &str) -> Result<()> {
         "only the harness's own networks are removed"
     );
     let options = ListNetworksOptions {
-        filters: Some(HashMap::from([("name".to_owned(), vec![prefix.to_owned()])])),
+        filters: Some(HashMap::from([(
+            "name".to_owned(),
+            vec![prefix.to_owned()],
+        )])),
     };
     let networks = docker
         .list_networks(Some(options))

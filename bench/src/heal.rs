@@ -39,10 +39,17 @@ struct Seen {
 }
 
 /// The containers carrying `run_label`, by their value of `key_label`.
-async fn list(docker: &Docker, run_label: &str, key_label: &str) -> anyhow::Result<HashMap<String, Vec<Seen>>> {
+async fn list(
+    docker: &Docker,
+    run_label: &str,
+    key_label: &str,
+) -> anyhow::Result<HashMap<String, Vec<Seen>>> {
     let options = ListContainersOptions {
         all: true,
-        filters: Some(HashMap::from([("label".to_owned(), vec![run_label.to_owned()])])),
+        filters: Some(HashMap::from([(
+            "label".to_owned(),
+            vec![run_label.to_owned()],
+        )])),
         ..Default::default()
     };
     let containers = docker
@@ -51,13 +58,20 @@ async fn list(docker: &Docker, run_label: &str, key_label: &str) -> anyhow::Resu
         .context("listing containers")?;
     let mut by_key: HashMap<String, Vec<Seen>> = HashMap::new();
     for c in containers {
-        let (Some(id), Some(key)) = (c.id, c.labels.as_ref().and_then(|l| l.get(key_label)).cloned()) else {
+        let (Some(id), Some(key)) = (
+            c.id,
+            c.labels.as_ref().and_then(|l| l.get(key_label)).cloned(),
+        ) else {
             continue;
         };
         let running = c.state.map(|s| s.to_string()).as_deref() == Some("running");
         // The summary's status reads "Up 3 seconds (healthy)" once the check passed.
         let healthy = running && c.status.as_deref().is_some_and(|s| s.contains("(healthy)"));
-        by_key.entry(key).or_default().push(Seen { id, running, healthy });
+        by_key.entry(key).or_default().push(Seen {
+            id,
+            running,
+            healthy,
+        });
     }
     Ok(by_key)
 }
@@ -83,7 +97,11 @@ pub async fn remove_and_watch(
         })
         .take(k)
         .collect();
-    anyhow::ensure!(victims.len() == k, "only {} running containers to remove, wanted {k}", victims.len());
+    anyhow::ensure!(
+        victims.len() == k,
+        "only {} running containers to remove, wanted {k}",
+        victims.len()
+    );
     let started = Instant::now();
     futures::stream::iter(&victims)
         .for_each_concurrent(None, |(_, id)| async move {

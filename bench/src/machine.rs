@@ -90,7 +90,11 @@ async fn commit() -> Option<String> {
         .await
         .map(|s| !s.is_empty())
         .unwrap_or(false);
-    Some(if dirty { format!("{head}+changes") } else { head })
+    Some(if dirty {
+        format!("{head}+changes")
+    } else {
+        head
+    })
 }
 
 /// The 1-minute load average, to show how busy the machine was.

@@ -85,10 +85,20 @@ struct Args {
     #[arg(long)]
     runs: Option<usize>,
     /// Scenarios to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "converge,noop,heal")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "converge,noop,heal"
+    )]
     scenarios: Vec<Scenario>,
     /// Contenders to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "tenantd,compose,swarm,floor")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "tenantd,compose,swarm,floor"
+    )]
     contenders: Vec<Contender>,
     /// Where to write the markdown report ("-" for none).
     #[arg(long, default_value = "BENCHMARKS.md")]
@@ -124,7 +134,11 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // The store's LISTEN task outlives a stopped controller by one retry and warns
+                // that the pool is closed at every teardown; that is noise here, not news.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("warn,tenantd::store::watch=error")
+                }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -154,7 +168,11 @@ async fn main() -> anyhow::Result<()> {
         timeout: args.timeout,
         cluster_url: args.database_url.clone(),
         command: std::iter::once("./scripts/bench".to_owned())
-            .chain(std::env::args().skip(1).filter(|a| !a.starts_with("--database-url")))
+            .chain(
+                std::env::args()
+                    .skip(1)
+                    .filter(|a| !a.starts_with("--database-url")),
+            )
             .collect::<Vec<_>>()
             .join(" "),
     };

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::contenders::Contender;
 use crate::contenders::tenantd::{Idle, Pass};
-use crate::machine::Machine;
 use crate::heal::Healing;
+use crate::machine::Machine;
 use crate::stats::{Summary, percentile, ratio};
 
 /// The scenarios this harness measures.
@@ -85,7 +85,9 @@ fn seconds(s: f64) -> String {
 /// The results table: one row per scenario, N and contender.
 pub fn table(results: &Results) -> String {
     let mut out = String::new();
-    out.push_str("| scenario | N | contender | median | spread (min–max) | runs | tenantd ÷ contender |\n");
+    out.push_str(
+        "| scenario | N | contender | median | spread (min–max) | runs | tenantd ÷ contender |\n",
+    );
     out.push_str("|---|---:|---|---:|---:|---:|---:|\n");
     for (&(scenario, n, contender), samples) in &results.samples {
         let Some(summary) = Summary::of(samples) else {
@@ -142,7 +144,10 @@ pub fn noop_details(results: &Results) -> String {
             continue;
         };
         // The counts of every pass are listed when they differ, so none is hidden.
-        let mut engine: Vec<String> = passes.iter().map(|p| calls(&p.engine.by_operation)).collect();
+        let mut engine: Vec<String> = passes
+            .iter()
+            .map(|p| calls(&p.engine.by_operation))
+            .collect();
         engine.dedup();
         let mut database: Vec<String> = passes
             .iter()
@@ -194,9 +199,16 @@ pub fn heal_details(results: &Results) -> String {
     out.push_str("| N | contender | removed (k) | victims measured | running again p50 / p99 | healthy again p50 / p99 |\n");
     out.push_str("|---:|---|---:|---:|---:|---:|\n");
     for ((n, contender), attempts) in &results.healing {
-        let running: Vec<f64> = attempts.iter().flat_map(|h| h.running.iter().copied()).collect();
-        let healthy: Vec<f64> = attempts.iter().flat_map(|h| h.healthy.iter().copied()).collect();
-        let p = |samples: &[f64], q: f64| percentile(samples, q).map_or_else(|| "n/a".into(), seconds);
+        let running: Vec<f64> = attempts
+            .iter()
+            .flat_map(|h| h.running.iter().copied())
+            .collect();
+        let healthy: Vec<f64> = attempts
+            .iter()
+            .flat_map(|h| h.healthy.iter().copied())
+            .collect();
+        let p =
+            |samples: &[f64], q: f64| percentile(samples, q).map_or_else(|| "n/a".into(), seconds);
         let _ = writeln!(
             out,
             "| {n} | {} | {} | {} | {} / {} | {} / {} |",
@@ -241,11 +253,18 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
         ("kernel", machine.kernel.clone()),
         ("Docker engine", machine.docker.clone()),
         ("docker-compose", machine.compose.clone()),
-        ("PostgreSQL", format!("{} (private cluster, fsync off)", machine.postgres)),
+        (
+            "PostgreSQL",
+            format!("{} (private cluster, fsync off)", machine.postgres),
+        ),
         ("tenantd commit", machine.commit.clone()),
         (
             "load average (1 min) before / after",
-            format!("{} / {}", load(settings.load_before), load(settings.load_after)),
+            format!(
+                "{} / {}",
+                load(settings.load_before),
+                load(settings.load_after)
+            ),
         ),
     ] {
         let _ = writeln!(out, "| {key} | {value} |");
@@ -335,20 +354,43 @@ mod tests {
     fn the_table_has_a_ratio_against_tenantd_for_each_baseline() {
         let mut results = Results::default();
         for s in [2.0, 4.0, 3.0] {
-            results.record(Scenario::Converge, 10, Contender::Tenantd, Duration::from_secs_f64(s));
+            results.record(
+                Scenario::Converge,
+                10,
+                Contender::Tenantd,
+                Duration::from_secs_f64(s),
+            );
         }
         for s in [1.5, 1.5, 1.5] {
-            results.record(Scenario::Converge, 10, Contender::Floor, Duration::from_secs_f64(s));
+            results.record(
+                Scenario::Converge,
+                10,
+                Contender::Floor,
+                Duration::from_secs_f64(s),
+            );
         }
         let table = table(&results);
-        assert!(table.contains("| 1. converge from empty | 10 | tenantd | 3.00 s | 2.00 s–4.00 s | 3 | — |"), "{table}");
-        assert!(table.contains("| raw bollard (floor) | 1.50 s | 1.50 s–1.50 s | 3 | 2.00× |"), "{table}");
+        assert!(
+            table.contains(
+                "| 1. converge from empty | 10 | tenantd | 3.00 s | 2.00 s–4.00 s | 3 | — |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| raw bollard (floor) | 1.50 s | 1.50 s–1.50 s | 3 | 2.00× |"),
+            "{table}"
+        );
     }
 
     #[test]
     fn a_baseline_without_a_tenantd_figure_has_no_ratio() {
         let mut results = Results::default();
-        results.record(Scenario::Noop, 10, Contender::Compose, Duration::from_millis(800));
+        results.record(
+            Scenario::Noop,
+            10,
+            Contender::Compose,
+            Duration::from_millis(800),
+        );
         assert!(table(&results).contains("| n/a |"));
     }
 }

@@ -18,9 +18,9 @@ use crate::contenders::compose::Project;
 use crate::contenders::swarm::{self, Swarm};
 use crate::contenders::tenantd::Tenantd;
 use crate::contenders::{Contender, floor};
+use crate::heal;
 use crate::machine::{Machine, load_average};
 use crate::report::{self, Results, Scenario, Settings};
-use crate::heal;
 use crate::workload::{RUN_LABEL, RunNames, Workload, go_duration};
 
 /// What to run, from the command line.
@@ -50,10 +50,12 @@ fn say(line: impl AsRef<str>) {
 
 /// Runs the plan and returns the report's markdown.
 pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Result<String> {
-    docker
-        .inspect_image(&plan.image)
-        .await
-        .with_context(|| format!("image {} is missing; scripts/build-test-image builds it", plan.image))?;
+    docker.inspect_image(&plan.image).await.with_context(|| {
+        format!(
+            "image {} is missing; scripts/build-test-image builds it",
+            plan.image
+        )
+    })?;
     let started = now();
     let load_before = load_average();
     let machine = Machine::describe(docker, &plan.cluster_url).await;
@@ -79,7 +81,9 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
             Ok(swarm) => Some(swarm),
             Err(e) => {
                 say(format!("swarm: skipped: {e:#}"));
-                results.notes.push(format!("Docker Swarm did not run: {e:#}"));
+                results
+                    .notes
+                    .push(format!("Docker Swarm did not run: {e:#}"));
                 None
             }
         }
@@ -90,7 +94,9 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
     for &n in &plan.sizes {
         let parallelism = match plan.floor_parallelism {
             Some(p) => p,
-            None if contenders.contains(&Contender::Floor) || contenders.contains(&Contender::Swarm) => {
+            None if contenders.contains(&Contender::Floor)
+                || contenders.contains(&Contender::Swarm) =>
+            {
                 say(format!("N={n}: calibrating the floor's parallelism"));
                 let (best, timings) =
                     floor::calibrate(docker, &workload, &names.attempt("calib", n, 0), n).await?;
@@ -98,7 +104,10 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
                     .iter()
                     .map(|(p, took)| format!("{p}: {:.2} s", took.as_secs_f64()))
                     .collect();
-                say(format!("N={n}: floor parallelism {best} (create+start: {})", listed.join(", ")));
+                say(format!(
+                    "N={n}: floor parallelism {best} (create+start: {})",
+                    listed.join(", ")
+                ));
                 results.notes.push(format!(
                     "N={n}: the floor's parallelism is {best}, the fastest create+start of N containers among {} (Swarm's CLI calls use it too).",
                     listed.join(", ")
@@ -113,16 +122,50 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
                     continue;
                 }
                 let attempt = names.attempt(contender.as_str(), n, repetition);
-                let label = format!("N={n} run {repetition}/{} {}", plan.runs, contender.as_str());
+                let label = format!(
+                    "N={n} run {repetition}/{} {}",
+                    plan.runs,
+                    contender.as_str()
+                );
                 let outcome = match contender {
                     Contender::Tenantd => {
-                        tenantd_attempt(plan, docker, janitor, &workload, &names, &attempt, n, repetition, &mut results).await
+                        tenantd_attempt(
+                            plan,
+                            docker,
+                            janitor,
+                            &workload,
+                            &names,
+                            &attempt,
+                            n,
+                            repetition,
+                            &mut results,
+                        )
+                        .await
                     }
-                    Contender::Compose => compose_attempt(plan, docker, &workload, &attempt, n, &mut results).await,
+                    Contender::Compose => {
+                        compose_attempt(plan, docker, &workload, &attempt, n, &mut results).await
+                    }
                     Contender::Swarm => {
                         let outcome = async {
-                            let took = swarm::converge(docker, &workload, &attempt, n, parallelism, plan.timeout).await?;
-                            heal_attempt(plan, docker, &mut results, n, Contender::Swarm, &attempt, SWARM_SERVICE_LABEL).await?;
+                            let took = swarm::converge(
+                                docker,
+                                &workload,
+                                &attempt,
+                                n,
+                                parallelism,
+                                plan.timeout,
+                            )
+                            .await?;
+                            heal_attempt(
+                                plan,
+                                docker,
+                                &mut results,
+                                n,
+                                Contender::Swarm,
+                                &attempt,
+                                SWARM_SERVICE_LABEL,
+                            )
+                            .await?;
                             anyhow::Ok(took)
                         }
                         .await;
@@ -133,7 +176,15 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
                         })
                     }
                     Contender::Floor => {
-                        let outcome = floor::converge(docker, &workload, &attempt, n, parallelism, plan.timeout).await;
+                        let outcome = floor::converge(
+                            docker,
+                            &workload,
+                            &attempt,
+                            n,
+                            parallelism,
+                            plan.timeout,
+                        )
+                        .await;
                         let cleaned = floor::cleanup(docker, &attempt).await;
                         outcome.and_then(|took| cleaned.map(|()| took)).map(|took| {
                             record_converge(plan, &mut results, n, contender, took);
@@ -145,7 +196,10 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
                     Ok(summary) => say(format!("{label}: {summary}")),
                     Err(e) => {
                         say(format!("{label}: FAILED: {e:#}"));
-                        results.notes.push(format!("{} failed at N={n}, run {repetition}: {e:#}", contender.title()));
+                        results.notes.push(format!(
+                            "{} failed at N={n}, run {repetition}: {e:#}",
+                            contender.title()
+                        ));
                     }
                 }
             }
@@ -201,20 +255,36 @@ async fn heal_attempt(
         return Ok(());
     }
     let k = heal::victims_for(n);
-    let healing = heal::remove_and_watch(docker, &format!("{RUN_LABEL}={attempt}"), key_label, k, plan.timeout)
-        .await
-        .context("self-healing")?;
+    let healing = heal::remove_and_watch(
+        docker,
+        &format!("{RUN_LABEL}={attempt}"),
+        key_label,
+        k,
+        plan.timeout,
+    )
+    .await
+    .context("self-healing")?;
     let all = healing.all_healthy().unwrap_or(0.0);
     say(format!(
         "N={n} {}: {k} removed, all healthy again after {all:.2} s",
         contender.as_str()
     ));
     results.record(Scenario::Heal, n, contender, Duration::from_secs_f64(all));
-    results.healing.entry((n, contender)).or_default().push(healing);
+    results
+        .healing
+        .entry((n, contender))
+        .or_default()
+        .push(healing);
     Ok(())
 }
 
-fn record_converge(plan: &Plan, results: &mut Results, n: usize, contender: Contender, took: Duration) {
+fn record_converge(
+    plan: &Plan,
+    results: &mut Results,
+    n: usize,
+    contender: Contender,
+    took: Duration,
+) {
     if plan.scenarios.contains(&Scenario::Converge) {
         results.record(Scenario::Converge, n, contender, took);
     }

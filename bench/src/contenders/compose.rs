@@ -87,12 +87,17 @@ impl Project {
             self.file.as_os_str(),
             "--no-ansi".as_ref(),
         ];
-        all.extend(args.iter().map(|a| std::ffi::OsStr::new(a)));
+        all.extend(args.iter().map(std::ffi::OsStr::new));
         Ok(docker::run_tool("docker-compose", all).await?)
     }
 
     /// `up -d`, then waits until all `n` services' containers run and are healthy.
-    pub async fn converge(&self, docker: &Docker, n: usize, timeout: Duration) -> anyhow::Result<Duration> {
+    pub async fn converge(
+        &self,
+        docker: &Docker,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Duration> {
         let started = Instant::now();
         self.compose(&["up", "--detach"]).await?;
         docker::wait_healthy(docker, &format!("{RUN_LABEL}={}", self.name), n, timeout).await?;
@@ -108,7 +113,9 @@ impl Project {
 
     /// `down`, then removes what may be left (an interrupted `up`) by label, and the file.
     pub async fn cleanup(&self, docker: &Docker) -> anyhow::Result<()> {
-        let down = self.compose(&["down", "--timeout", "2", "--remove-orphans"]).await;
+        let down = self
+            .compose(&["down", "--timeout", "2", "--remove-orphans"])
+            .await;
         docker::remove_containers(docker, &format!("{RUN_LABEL}={}", self.name)).await?;
         docker::remove_network(docker, &self.name).await?;
         let _ = std::fs::remove_dir_all(&self.dir);

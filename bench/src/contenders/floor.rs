@@ -58,7 +58,12 @@ async fn create_network(docker: &Docker, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create_and_start(docker: &Docker, workload: &Workload, attempt: &str, i: usize) -> anyhow::Result<()> {
+async fn create_and_start(
+    docker: &Docker,
+    workload: &Workload,
+    attempt: &str,
+    i: usize,
+) -> anyhow::Result<()> {
     let wanted = desired(workload, attempt, i);
     let mut body = wanted.create_body();
     body.labels = Some(HashMap::from([

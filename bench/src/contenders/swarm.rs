@@ -44,8 +44,11 @@ impl Swarm {
                 Ok(Swarm { created: true })
             }
             "active" => {
-                let manager =
-                    run_tool("docker", ["info", "--format", "{{.Swarm.ControlAvailable}}"]).await?;
+                let manager = run_tool(
+                    "docker",
+                    ["info", "--format", "{{.Swarm.ControlAvailable}}"],
+                )
+                .await?;
                 anyhow::ensure!(
                     manager == "true",
                     "the engine is a swarm worker, not a manager; the Swarm contender needs a manager (or no swarm)"
@@ -190,7 +193,14 @@ pub async fn remove_services(name_prefix: &str) -> anyhow::Result<()> {
     let filter = format!("label={OWNER_LABEL}=1");
     let listed = run_tool(
         "docker",
-        ["service", "ls", "--filter", &filter, "--format", "{{.Name}}"],
+        [
+            "service",
+            "ls",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Name}}",
+        ],
     )
     .await?;
     let names: Vec<&str> = listed

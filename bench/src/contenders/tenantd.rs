@@ -87,10 +87,12 @@ impl Tenantd {
         let database = attempt.replace('-', "_");
         let root = connect(cluster_url).await?;
         // The name is built from the run id and numbers only (see `workload`), never from input.
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{database}\"")))
-            .execute(&root)
-            .await
-            .with_context(|| format!("creating database {database}"))?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE \"{database}\""
+        )))
+        .execute(&root)
+        .await
+        .with_context(|| format!("creating database {database}"))?;
         root.close().await;
         let url = url_with_database(cluster_url, &database);
         let backup_dir = std::env::temp_dir().join(attempt);
@@ -113,7 +115,9 @@ impl Tenantd {
         config.healthcheck.timeout = workload.healthcheck.timeout;
         config.healthcheck.start_period = workload.healthcheck.start_period;
         config.healthcheck.retries = workload.healthcheck.retries;
-        config.check().context("the bench's tenantd config is invalid")?;
+        config
+            .check()
+            .context("the bench's tenantd config is invalid")?;
         let ctx = tenantd::app::build_context(&config).await?;
         let admin = connect(&url).await?;
         let mut tenantd = Tenantd {
@@ -171,7 +175,12 @@ impl Tenantd {
     /// (validate, then one store call each, 8 at a time like concurrent API clients) and
     /// waits until all are Ready for their generation: schema and role created, container
     /// running and healthy.
-    pub async fn converge(&self, workload: &Workload, n: usize, timeout: Duration) -> anyhow::Result<Duration> {
+    pub async fn converge(
+        &self,
+        workload: &Workload,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Duration> {
         let tenants: Vec<Tenant> = (0..n)
             .map(|i| tenant(workload, &format!("{}-{i}", self.tenant_prefix)))
             .collect::<anyhow::Result<_>>()?;
@@ -216,7 +225,10 @@ impl Tenantd {
     /// CPU seconds and calls of the converged, idle controller over `window`, in which this
     /// process does nothing else.
     pub async fn idle(&self, window: Duration) -> anyhow::Result<Idle> {
-        anyhow::ensure!(self.controller.is_some(), "idle is measured with the controller running");
+        anyhow::ensure!(
+            self.controller.is_some(),
+            "idle is measured with the controller running"
+        );
         let engine_before = self.ctx.engine.stats();
         let database_before = self.ctx.tenantdb.stats();
         let cpu_before = process_cpu_seconds();
@@ -238,19 +250,29 @@ impl Tenantd {
         let database_before = self.ctx.tenantdb.stats();
         let store_before = self.store_fingerprint().await?;
         let started = Instant::now();
-        self.ctx.engine.relist().await.context("relisting the engine")?;
+        self.ctx
+            .engine
+            .relist()
+            .await
+            .context("relisting the engine")?;
         self.ctx
             .database
             .refresh(&self.ctx.tenantdb)
             .await
             .context("re-reading the catalog")?;
-        let names = self.ctx.store.names().await.context("listing tenant names")?;
+        let names = self
+            .ctx
+            .store
+            .names()
+            .await
+            .context("listing tenant names")?;
         let ctx = &self.ctx;
-        let outcomes: Vec<Result<Outcome, tenantd::reconcile::Error>> = futures::stream::iter(names)
-            .map(|name| async move { tenantd::reconcile::reconcile(ctx, &name).await })
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
+        let outcomes: Vec<Result<Outcome, tenantd::reconcile::Error>> =
+            futures::stream::iter(names)
+                .map(|name| async move { tenantd::reconcile::reconcile(ctx, &name).await })
+                .buffer_unordered(self.config.concurrency)
+                .collect()
+                .await;
         let took = started.elapsed();
         let not_done = outcomes
             .iter()
@@ -297,7 +319,9 @@ impl Tenantd {
 pub async fn drop_database(cluster_url: &str, database: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         database.starts_with("tenantd_bench_")
-            && database.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            && database
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
         "only the harness's own databases are dropped, not {database:?}"
     );
     if let Ok(pool) = connect(&url_with_database(cluster_url, database)).await {
@@ -313,12 +337,16 @@ pub async fn drop_database(cluster_url: &str, database: &str) -> anyhow::Result<
             );
             let role = format!("tenant_user_{uid}");
             // DROP OWNED runs in the attempt's database, where the role's grants live.
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP OWNED BY \"{role}\" CASCADE")))
-                .execute(&pool)
-                .await;
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS \"{role}\"")))
-                .execute(&pool)
-                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP OWNED BY \"{role}\" CASCADE"
+            )))
+            .execute(&pool)
+            .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP ROLE IF EXISTS \"{role}\""
+            )))
+            .execute(&pool)
+            .await;
         }
         pool.close().await;
     }
@@ -383,13 +411,21 @@ async fn connect(url: &str) -> anyhow::Result<PgPool> {
         .max_connections(2)
         .connect(url)
         .await
-        .context("connecting to the bench's Postgres (./scripts/bench starts it and sets DATABASE_URL)")
+        .context(
+            "connecting to the bench's Postgres (./scripts/bench starts it and sets DATABASE_URL)",
+        )
 }
 
 /// `postgres://u:p@h:port/db` with another database name.
 pub fn url_with_database(url: &str, database: &str) -> String {
-    let path = url.rfind('/').filter(|i| *i > "postgres://".len()).unwrap_or(url.len());
-    let query = url[path..].find('?').map(|q| &url[path + q..]).unwrap_or("");
+    let path = url
+        .rfind('/')
+        .filter(|i| *i > "postgres://".len())
+        .unwrap_or(url.len());
+    let query = url[path..]
+        .find('?')
+        .map(|q| &url[path + q..])
+        .unwrap_or("");
     format!("{}/{database}{query}", &url[..path])
 }
 
@@ -439,7 +475,10 @@ mod tests {
             url_with_database("postgres://u:p@h:1/tenantd?sslmode=disable", "x"),
             "postgres://u:p@h:1/x?sslmode=disable"
         );
-        assert_eq!(url_with_database("postgres://u:p@h:1", "x"), "postgres://u:p@h:1/x");
+        assert_eq!(
+            url_with_database("postgres://u:p@h:1", "x"),
+            "postgres://u:p@h:1/x"
+        );
     }
 
     #[test]
