@@ -148,3 +148,26 @@ pub async fn remove_and_watch(
 pub fn victims_for(n: usize) -> usize {
     (n / 5).max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifth_of_the_tenants_are_removed_and_at_least_one() {
+        assert_eq!(victims_for(3), 1);
+        assert_eq!(victims_for(10), 2);
+        assert_eq!(victims_for(500), 100);
+    }
+
+    #[test]
+    fn all_healthy_is_the_last_victims_time() {
+        let healing = Healing {
+            k: 3,
+            running: vec![0.5, 0.7, 0.6],
+            healthy: vec![1.5, 2.5, 1.9],
+        };
+        assert_eq!(healing.all_healthy(), Some(2.5));
+        assert_eq!(Healing::default().all_healthy(), None);
+    }
+}

@@ -316,7 +316,8 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
            below 1 tenantd was faster, above 1 slower.\n\
          - **CPU seconds per idle hour**: user+system CPU of this process while the converged \
            controller ran idle for the window (the harness only sleeps meanwhile), times \
-           3600 / window. The window is longer than one resync period, so it includes one.\n\
+           3600 / window. A window longer than the 60 s resync period includes one resync; \
+           a shorter one (the smoke size's) includes none and says less.\n\
          - **4. self-healing**: with all N converged, `docker rm -f` of k = max(1, N/5) running \
            containers at once (through the API, as the CLI does); the table's figure is the \
            time until the last of them has a running, healthy replacement, the details give \
