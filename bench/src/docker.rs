@@ -122,11 +122,13 @@ pub async fn wait_healthy(
     timeout: Duration,
 ) -> Result<()> {
     let started = Instant::now();
+    let mut progress = Progress::new();
     loop {
         let healthy = count_healthy(docker, label).await?;
         if healthy >= wanted {
             return Ok(());
         }
+        progress.tick(healthy, wanted, "healthy");
         if started.elapsed() > timeout {
             return Err(Error::NotHealthy {
                 label: label.to_owned(),
@@ -136,6 +138,35 @@ pub async fn wait_healthy(
             });
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A line on stderr every [`Progress::EVERY`] while a long wait goes on, so a run of
+/// hundreds of tenants is visibly alive.
+pub struct Progress {
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    pub fn new() -> Progress {
+        let now = Instant::now();
+        Progress {
+            started: now,
+            last: now,
+        }
+    }
+
+    pub fn tick(&mut self, done: usize, wanted: usize, what: &str) {
+        if self.last.elapsed() >= Self::EVERY {
+            self.last = Instant::now();
+            eprintln!(
+                "    … {done} of {wanted} {what} after {:.0} s",
+                self.started.elapsed().as_secs_f64()
+            );
+        }
     }
 }
 

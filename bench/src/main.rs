@@ -67,8 +67,8 @@ test image with the same limits and health check. Each scenario runs several tim
 size; the table (medians, min–max spreads, ratios of tenantd to each contender measured in \
 the same run) is printed and written to --output.\n\n\
 Scenarios: converge (N tenants from empty to running and healthy; tenantd: Ready, with \
-schemas and roles) and noop (tenantd: one full resync pass, its Docker calls and database \
-statements, and CPU per idle hour; docker-compose: `up -d` with nothing changed) and heal \
+schemas and roles), noop (tenantd: one full resync pass, its Docker calls and database \
+statements, and CPU per idle hour; docker-compose: `up -d` with nothing changed), and heal \
 (`docker rm -f` of a fifth of the containers: tenantd and Swarm, until each runs healthy \
 again; Compose and the floor never heal).\n\n\
 Everything it creates is labelled `tenantd-bench` or named `tenantd-bench-…` and removed at \

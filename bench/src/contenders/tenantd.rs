@@ -196,11 +196,13 @@ impl Tenantd {
             .collect()
             .await;
         applied.into_iter().collect::<anyhow::Result<()>>()?;
+        let mut progress = crate::docker::Progress::new();
         loop {
             let ready = self.ready_count().await?;
             if ready >= n {
                 return Ok(started.elapsed());
             }
+            progress.tick(ready, n, "Ready");
             anyhow::ensure!(
                 started.elapsed() < timeout,
                 "only {ready} of {n} tenants were Ready after {:?}",
