@@ -297,8 +297,9 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
            generation, that is its schema and login role exist and its container runs and is \
            healthy. docker-compose: `docker-compose up -d` of a generated compose file with one \
            service per tenant (file format 2.4), then the harness's waiter (Compose v1 has no \
-           `up --wait`). Docker Swarm: an attachable overlay network and N `docker service \
-           create --detach` calls (as many at a time as the floor uses), then the waiter. \
+           `up --wait`). Docker Swarm: an attachable overlay network (services cannot join a \
+           local bridge) and N `docker service create --detach` calls (as many at a time as \
+           the floor uses; Swarm has no swap limit), then the waiter. \
            Floor: a bollard program creates a bridge network and creates+starts N containers \
            with tenantd's own create request, with the parallelism it found fastest, then the \
            waiter. The waiter is one `docker ps`-style list call filtered by the run's label and \
