@@ -25,6 +25,8 @@ pub struct Janitor {
     controllers: Mutex<Vec<AbortHandle>>,
     /// Set while the engine is in a swarm this process created.
     swarm_created: AtomicBool,
+    /// Whether that `swarm init` also created `docker_gwbridge` (to remove after leaving).
+    gwbridge_created: AtomicBool,
 }
 
 impl Janitor {
@@ -34,12 +36,18 @@ impl Janitor {
         controllers.push(controller);
     }
 
-    pub fn swarm_created(&self) {
+    pub fn swarm_created(&self, gwbridge_created: bool) {
+        self.gwbridge_created
+            .store(gwbridge_created, Ordering::SeqCst);
         self.swarm_created.store(true, Ordering::SeqCst);
     }
 
-    pub fn swarm_left(&self) {
-        self.swarm_created.store(false, Ordering::SeqCst);
+    /// Leaves the swarm if this process created it (and is still in it); idempotent.
+    pub async fn leave_swarm(&self) -> anyhow::Result<()> {
+        if self.swarm_created.swap(false, Ordering::SeqCst) {
+            swarm::leave_swarm(self.gwbridge_created.load(Ordering::SeqCst)).await?;
+        }
+        Ok(())
     }
 
     /// Removes everything the harness made; reports what it could not remove and goes on.
@@ -81,9 +89,7 @@ impl Janitor {
                 Err(e) => eprintln!("sweep: {e:#}"),
             }
         }
-        if self.swarm_created.swap(false, Ordering::SeqCst)
-            && let Err(e) = swarm::leave_swarm().await
-        {
+        if let Err(e) = self.leave_swarm().await {
             eprintln!("sweep: cannot leave the swarm this run created: {e:#}");
         }
     }

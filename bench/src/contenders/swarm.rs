@@ -35,12 +35,18 @@ impl Swarm {
         let state = run_tool("docker", ["info", "--format", "{{.Swarm.LocalNodeState}}"]).await?;
         match state.as_str() {
             "inactive" => {
+                // `swarm init` also creates this bridge and `leave` keeps it: remember whether
+                // it was there, so that leaving restores the engine as found.
+                let gwbridge = !run_tool("docker", ["network", "ls", "--format", "{{.Name}}"])
+                    .await?
+                    .lines()
+                    .any(|name| name == "docker_gwbridge");
                 // Loopback: a single node needs no reachable address, and naming one avoids
                 // init's refusal on hosts with several interfaces.
                 run_tool("docker", ["swarm", "init", "--advertise-addr", "127.0.0.1"])
                     .await
                     .context("docker swarm init")?;
-                janitor.swarm_created();
+                janitor.swarm_created(gwbridge);
                 Ok(Swarm { created: true })
             }
             "active" => {
@@ -64,17 +70,23 @@ impl Swarm {
     /// Leaves the swarm if [`Swarm::join`] created it.
     pub async fn leave(self, janitor: &Janitor) -> anyhow::Result<()> {
         if self.created {
-            leave_swarm().await?;
-            janitor.swarm_left();
+            janitor.leave_swarm().await?;
         }
         Ok(())
     }
 }
 
-pub async fn leave_swarm() -> anyhow::Result<()> {
+/// `swarm leave --force`, then removes `docker_gwbridge` when `remove_gwbridge` says that
+/// `swarm init` created it.
+pub async fn leave_swarm(remove_gwbridge: bool) -> anyhow::Result<()> {
     run_tool("docker", ["swarm", "leave", "--force"])
         .await
         .context("docker swarm leave --force")?;
+    if remove_gwbridge {
+        run_tool("docker", ["network", "rm", "docker_gwbridge"])
+            .await
+            .context("removing docker_gwbridge, which swarm init created")?;
+    }
     Ok(())
 }
 
