@@ -245,6 +245,22 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
          builds `tenantd-bench` in release mode and runs it. Run it on a quiet machine: every \
          contender shares the one Docker engine and the CPUs.\n\n",
     );
+    // A load above the core count means other work competed with the contenders: say so
+    // where the numbers are read, rather than let them pass as a quiet machine's.
+    let busiest = settings
+        .load_before
+        .into_iter()
+        .chain(settings.load_after)
+        .reduce(f64::max);
+    if let Some(load) = busiest.filter(|l| *l > machine.cores as f64) {
+        let _ = writeln!(
+            out,
+            "**Warning:** the machine was busy during this run (1-minute load average up to \
+             {load:.1} on {} cores), so the timings include contention from other work and \
+             spread widely; run it again on a quiet machine before drawing conclusions.\n",
+            machine.cores
+        );
+    }
     out.push_str("## Machine\n\n| | |\n|---|---|\n");
     for (key, value) in [
         ("CPU", machine.cpu.clone()),
