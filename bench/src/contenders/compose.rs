@@ -1,0 +1,147 @@
+//! docker-compose as a contender: a generated compose file with one service per tenant (same
+//! image, limits, health check, restart policy and one bridge network), brought up with
+//! `docker-compose up -d`, then waited for with the harness's health waiter.
+//!
+//! Debian's `docker-compose` is Compose v1 (1.29), which has no `up --wait` (a Compose v2
+//! flag), so the harness's waiter stands in for it: the same one every contender uses.
+//!
+//! # Guarantees
+//! - The project and its network are named after the attempt (`tenantd-bench-…`) and every
+//!   service carries the harness's labels, so `down` and the sweep find all of it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bollard::Docker;
+use serde_json::{Value, json};
+
+use crate::docker;
+use crate::workload::{OWNER_LABEL, RUN_LABEL, Workload, go_duration};
+
+/// One compose project on disk.
+pub struct Project {
+    pub name: String,
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+/// The compose file for `n` tenants. File format 2.4 because it takes `mem_limit`, `cpus`
+/// and `pids_limit` at service level, as `docker run` does (3.x moves them under `deploy`,
+/// which Compose v1 ignores without `--compatibility`).
+pub fn compose_file(workload: &Workload, attempt: &str, n: usize) -> Value {
+    let health = &workload.healthcheck;
+    let services: serde_json::Map<String, Value> = (0..n)
+        .map(|i| {
+            let service = json!({
+                "image": workload.image,
+                "environment": workload.env,
+                "labels": {OWNER_LABEL: "1", RUN_LABEL: attempt},
+                "mem_limit": workload.memory_cli(),
+                // As tenantd and the floor: swap headroom equal to the memory limit.
+                "memswap_limit": format!("{}m", (workload.memory_bytes >> 20) * 2),
+                "cpus": workload.nano_cpus as f64 / 1e9,
+                "pids_limit": workload.pids,
+                "restart": "unless-stopped",
+                "stop_grace_period": "2s",
+                "healthcheck": {
+                    "test": health.test,
+                    "interval": go_duration(health.interval),
+                    "timeout": go_duration(health.timeout),
+                    "start_period": go_duration(health.start_period),
+                    "retries": health.retries,
+                },
+            });
+            (format!("t{i}"), service)
+        })
+        .collect();
+    json!({
+        "version": "2.4",
+        "services": services,
+        "networks": {"default": {"name": attempt, "labels": {OWNER_LABEL: "1"}}},
+    })
+}
+
+impl Project {
+    /// Writes the compose file to a fresh directory under the system's temporary directory.
+    /// JSON is valid YAML, so serde_json writes it without a YAML emitter.
+    pub fn write(workload: &Workload, attempt: &str, n: usize) -> anyhow::Result<Project> {
+        let dir = std::env::temp_dir().join(attempt);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let file = dir.join("docker-compose.yml");
+        let text = serde_json::to_string_pretty(&compose_file(workload, attempt, n))
+            .context("a compose file always serializes")?;
+        std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
+        Ok(Project {
+            name: attempt.to_owned(),
+            dir,
+            file,
+        })
+    }
+
+    async fn compose(&self, args: &[&str]) -> anyhow::Result<String> {
+        let mut all: Vec<&std::ffi::OsStr> = vec![
+            "--project-name".as_ref(),
+            self.name.as_ref(),
+            "--file".as_ref(),
+            self.file.as_os_str(),
+            "--no-ansi".as_ref(),
+        ];
+        all.extend(args.iter().map(std::ffi::OsStr::new));
+        Ok(docker::run_tool("docker-compose", all).await?)
+    }
+
+    /// `up -d`, then waits until all `n` services' containers run and are healthy.
+    pub async fn converge(
+        &self,
+        docker: &Docker,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        self.compose(&["up", "--detach"]).await?;
+        docker::wait_healthy(docker, &format!("{RUN_LABEL}={}", self.name), n, timeout).await?;
+        Ok(started.elapsed())
+    }
+
+    /// `up -d` again with nothing changed: Compose's no-op.
+    pub async fn noop(&self) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        self.compose(&["up", "--detach"]).await?;
+        Ok(started.elapsed())
+    }
+
+    /// `down`, then removes what may be left (an interrupted `up`) by label, and the file.
+    pub async fn cleanup(&self, docker: &Docker) -> anyhow::Result<()> {
+        let down = self
+            .compose(&["down", "--timeout", "2", "--remove-orphans"])
+            .await;
+        docker::remove_containers(docker, &format!("{RUN_LABEL}={}", self.name)).await?;
+        docker::remove_network(docker, &self.name).await?;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        down.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compose_file_has_one_labelled_limited_service_per_tenant() {
+        let workload = Workload::new("tenantd-testapp:latest", Duration::from_secs(1));
+        let file = compose_file(&workload, "tenantd-bench-x-compose-3-1", 3);
+        let services = file["services"].as_object().unwrap();
+        assert_eq!(services.len(), 3);
+        let t0 = &services["t0"];
+        assert_eq!(t0["mem_limit"], "96m");
+        assert_eq!(t0["cpus"], 0.25);
+        assert_eq!(t0["pids_limit"], 64);
+        assert_eq!(t0["labels"][RUN_LABEL], "tenantd-bench-x-compose-3-1");
+        assert_eq!(t0["healthcheck"]["interval"], "1000ms");
+        assert_eq!(
+            file["networks"]["default"]["name"],
+            "tenantd-bench-x-compose-3-1"
+        );
+    }
+}

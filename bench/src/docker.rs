@@ -1,0 +1,279 @@
+//! What every contender shares on the engine side: one way to wait for "N containers running
+//! and healthy", label-scoped removal of containers and networks, and running the real tools
+//! (`docker`, `docker-compose`) as child processes with argument vectors (never a shell).
+//!
+//! # Guarantees
+//! - The waiter is the same for every contender: one `list_containers` call per poll, filtered
+//!   by a label and by `health=healthy`, so waiting costs every contender the same.
+//! - Removal only ever targets containers carrying a given label and networks whose name
+//!   starts with [`crate::workload::NAME_PREFIX`].
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
+};
+use futures::StreamExt;
+
+use crate::workload::NAME_PREFIX;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot reach the Docker engine: {0}")]
+    Connect(#[source] bollard::errors::Error),
+    #[error("listing {what} failed: {source}")]
+    List {
+        what: &'static str,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("only {healthy} of {wanted} containers labelled {label} were healthy after {waited:?}")]
+    NotHealthy {
+        label: String,
+        wanted: usize,
+        healthy: usize,
+        waited: Duration,
+    },
+    #[error("cannot run {program}: {source} (is it installed? ./scripts/bench installs it)")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{program} {args}` failed ({status}): {stderr}")]
+    Tool {
+        program: String,
+        args: String,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How often the waiter lists containers.
+const POLL: Duration = Duration::from_millis(100);
+
+pub async fn connect() -> Result<Docker> {
+    Docker::connect_with_defaults()
+        .map_err(Error::Connect)?
+        // The engine here may be older than bollard's default API version.
+        .negotiate_version()
+        .await
+        .map_err(Error::Connect)
+}
+
+fn label_filter(label: &str, extra: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
+    let mut filters = HashMap::from([("label".to_owned(), vec![label.to_owned()])]);
+    for (key, value) in extra {
+        filters
+            .entry((*key).to_owned())
+            .or_default()
+            .push((*value).to_owned());
+    }
+    filters
+}
+
+/// Containers (running or not) carrying `label` (`key=value` or `key`).
+pub async fn container_ids(docker: &Docker, label: &str) -> Result<Vec<String>> {
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(label_filter(label, &[])),
+        ..Default::default()
+    };
+    let list = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|source| Error::List {
+            what: "containers",
+            source,
+        })?;
+    Ok(list.into_iter().filter_map(|c| c.id).collect())
+}
+
+/// Running containers carrying `label` whose health check passed.
+pub async fn count_healthy(docker: &Docker, label: &str) -> Result<usize> {
+    let options = ListContainersOptions {
+        all: false,
+        filters: Some(label_filter(
+            label,
+            &[("health", "healthy"), ("status", "running")],
+        )),
+        ..Default::default()
+    };
+    let list = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|source| Error::List {
+            what: "containers",
+            source,
+        })?;
+    Ok(list.len())
+}
+
+/// Polls until at least `wanted` containers labelled `label` run and are healthy.
+pub async fn wait_healthy(
+    docker: &Docker,
+    label: &str,
+    wanted: usize,
+    timeout: Duration,
+) -> Result<()> {
+    let started = Instant::now();
+    let mut progress = Progress::new();
+    loop {
+        let healthy = count_healthy(docker, label).await?;
+        if healthy >= wanted {
+            return Ok(());
+        }
+        progress.tick(healthy, wanted, "healthy");
+        if started.elapsed() > timeout {
+            return Err(Error::NotHealthy {
+                label: label.to_owned(),
+                wanted,
+                healthy,
+                waited: started.elapsed(),
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A line on stderr every [`Progress::EVERY`] while a long wait goes on, so a run of
+/// hundreds of tenants is visibly alive.
+pub struct Progress {
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    pub fn new() -> Progress {
+        let now = Instant::now();
+        Progress {
+            started: now,
+            last: now,
+        }
+    }
+
+    pub fn tick(&mut self, done: usize, wanted: usize, what: &str) {
+        if self.last.elapsed() >= Self::EVERY {
+            self.last = Instant::now();
+            eprintln!(
+                "    … {done} of {wanted} {what} after {:.0} s",
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+/// Force-removes every container carrying `label`, a few at a time. Idempotent; errors of
+/// single removals are ignored (a container may vanish meanwhile), the listing's are not.
+pub async fn remove_containers(docker: &Docker, label: &str) -> Result<usize> {
+    let ids = container_ids(docker, label).await?;
+    let removed = ids.len();
+    futures::stream::iter(ids)
+        .for_each_concurrent(8, |id| async move {
+            let options = RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            };
+            let _ = docker.remove_container(&id, Some(options)).await;
+        })
+        .await;
+    Ok(removed)
+}
+
+/// Removes networks whose name starts with `prefix`, which must itself start with
+/// [`NAME_PREFIX`]: the harness never removes a network it did not name.
+pub async fn remove_networks(docker: &Docker, prefix: &str) -> Result<()> {
+    assert!(
+        prefix.starts_with(NAME_PREFIX),
+        "only the harness's own networks are removed"
+    );
+    let options = ListNetworksOptions {
+        filters: Some(HashMap::from([(
+            "name".to_owned(),
+            vec![prefix.to_owned()],
+        )])),
+    };
+    let networks = docker
+        .list_networks(Some(options))
+        .await
+        .map_err(|source| Error::List {
+            what: "networks",
+            source,
+        })?;
+    for network in networks {
+        // The name filter matches substrings; check the prefix, and remove by id (engines
+        // before API 1.44 allow two networks with one name).
+        let (Some(name), Some(id)) = (network.name, network.id) else {
+            continue;
+        };
+        if name.starts_with(prefix) {
+            let _ = docker.remove_network(&id).await;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the network named exactly `name` (one of the harness's), if it exists.
+pub async fn remove_network(docker: &Docker, name: &str) -> Result<()> {
+    assert!(
+        name.starts_with(NAME_PREFIX),
+        "only the harness's own networks are removed"
+    );
+    let options = ListNetworksOptions {
+        filters: Some(HashMap::from([("name".to_owned(), vec![name.to_owned()])])),
+    };
+    let networks = docker
+        .list_networks(Some(options))
+        .await
+        .map_err(|source| Error::List {
+            what: "networks",
+            source,
+        })?;
+    for network in networks {
+        if let (Some(found), Some(id)) = (network.name, network.id)
+            && found == name
+        {
+            let _ = docker.remove_network(&id).await;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `program` with `args` and returns its stdout; a failure carries its stderr.
+pub async fn run_tool<I, S>(program: &str, args: I) -> Result<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
+    let output = tokio::process::Command::new(program)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|source| Error::Spawn {
+            program: program.to_owned(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(Error::Tool {
+            program: program.to_owned(),
+            args: args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" "),
+            status: output.status,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}

@@ -1,0 +1,199 @@
+//! `tenantd-bench`: measures tenantd against docker-compose, Docker Swarm and a raw bollard
+//! floor on the same Docker engine, and writes the table to BENCHMARKS.md.
+//!
+//! Layout:
+//! - [`workload`]: what every contender runs (image, limits, health check) and the names
+//!   and labels that mark what the harness creates.
+//! - [`contenders`]: tenantd, compose, swarm, floor.
+//! - [`run`]: the loop over sizes, repetitions, contenders and scenarios.
+//! - [`heal`]: remove k containers, time their replacements (self-healing).
+//! - [`docker`]: the shared health waiter, label-scoped removal, running the CLI tools.
+//! - [`cleanup`]: the janitor (start, end, Ctrl-C).
+//! - [`stats`], [`report`], [`machine`]: medians and spreads, the markdown, the machine.
+//!
+//! Run it through `./scripts/bench`, which provides Postgres, the image and docker-compose.
+
+mod cleanup;
+mod contenders;
+mod docker;
+mod heal;
+mod machine;
+mod report;
+mod run;
+mod stats;
+mod workload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use contenders::Contender;
+use report::Scenario;
+
+/// How many tenants, and how often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Size {
+    /// N = 3, one run, short idle window: keeps the harness working (CI), measures nothing.
+    Smoke,
+    /// N = 10.
+    Small,
+    /// N = 10 and 100.
+    Medium,
+    /// N = 10, 100 and 500.
+    Full,
+}
+
+impl Size {
+    fn tenants(self) -> Vec<usize> {
+        match self {
+            Size::Smoke => vec![3],
+            Size::Small => vec![10],
+            Size::Medium => vec![10, 100],
+            Size::Full => vec![10, 100, 500],
+        }
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tenantd-bench",
+    about = "Benchmarks tenantd against docker-compose, Docker Swarm and a raw bollard floor",
+    long_about = "Benchmarks tenantd against docker-compose, Docker Swarm and a raw bollard \
+program (the engine's floor) on the same Docker engine: every contender runs the same tiny \
+test image with the same limits and health check. Each scenario runs several times per \
+size; the table (medians, min–max spreads, ratios of tenantd to each contender measured in \
+the same run) is printed and written to --output.\n\n\
+Scenarios: converge (N tenants from empty to running and healthy; tenantd: Ready, with \
+schemas and roles), noop (tenantd: one full resync pass, its Docker calls and database \
+statements, and CPU per idle hour; docker-compose: `up -d` with nothing changed), and heal \
+(`docker rm -f` of a fifth of the containers: tenantd and Swarm, until each runs healthy \
+again; Compose and the floor never heal).\n\n\
+Everything it creates is labelled `tenantd-bench` or named `tenantd-bench-…` and removed at \
+the end, on failure and on Ctrl-C (also leftovers of an interrupted earlier run). The swarm \
+contender initialises a single-node swarm only if the engine is in none, and leaves it \
+again.\n\n\
+Use ./scripts/bench, which starts Postgres and builds the test image first."
+)]
+struct Args {
+    /// How many tenants: smoke (3, one run), small (10), medium (10, 100), full (10, 100, 500).
+    #[arg(long, value_enum, default_value = "small")]
+    size: Size,
+    /// Repetitions per contender and size [default: 1 for smoke, 3 otherwise].
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Scenarios to run, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "converge,noop,heal"
+    )]
+    scenarios: Vec<Scenario>,
+    /// Contenders to run, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "tenantd,compose,swarm,floor"
+    )]
+    contenders: Vec<Contender>,
+    /// Where to write the markdown report ("-" for none).
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    output: PathBuf,
+    /// The tenant image (must exist on the engine; scripts/build-test-image builds it).
+    #[arg(long, default_value = "tenantd-testapp:latest")]
+    image: String,
+    /// Health check interval of every contender; it dominates "healthy" timings, since the
+    /// first check runs one interval after start.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    health_interval: Duration,
+    /// How long the converged tenantd is watched idle for CPU per idle hour (longer than its
+    /// 60 s resync period, so one resync falls inside) [default: 5s for smoke, 65s otherwise].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    idle: Option<Duration>,
+    /// The floor's parallelism (also Swarm's CLI parallelism); "auto" tries 2–32 and keeps the
+    /// fastest.
+    #[arg(long, default_value = "auto")]
+    floor_parallelism: String,
+    /// tenantd's reconcile concurrency.
+    #[arg(long, default_value_t = 8)]
+    tenantd_concurrency: usize,
+    /// Longest wait for one attempt to converge.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Superuser URL of the Postgres cluster tenantd uses (./scripts/bench sets it).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                // The store's LISTEN task outlives a stopped controller by one retry and warns
+                // that the pool is closed at every teardown; that is noise here, not news.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("warn,tenantd::store::watch=error")
+                }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let floor_parallelism = match args.floor_parallelism.as_str() {
+        "auto" => None,
+        n => Some(
+            n.parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .context("--floor-parallelism is \"auto\" or a positive number")?,
+        ),
+    };
+    let smoke = args.size == Size::Smoke;
+    let plan = run::Plan {
+        sizes: args.size.tenants(),
+        runs: args.runs.unwrap_or(if smoke { 1 } else { 3 }).max(1),
+        scenarios: args.scenarios.clone(),
+        contenders: args.contenders.clone(),
+        image: args.image.clone(),
+        health_interval: args.health_interval,
+        idle: args
+            .idle
+            .unwrap_or(Duration::from_secs(if smoke { 5 } else { 65 })),
+        floor_parallelism,
+        tenantd_concurrency: args.tenantd_concurrency.max(1),
+        timeout: args.timeout,
+        cluster_url: args.database_url.clone(),
+        command: std::iter::once("./scripts/bench".to_owned())
+            .chain(
+                std::env::args()
+                    .skip(1)
+                    .filter(|a| !a.starts_with("--database-url")),
+            )
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+
+    let docker = docker::connect()
+        .await
+        .context("connecting to the Docker engine (is dockerd running?)")?;
+    let janitor = Arc::new(cleanup::Janitor::default());
+    janitor.sweep(&docker, Some(&plan.cluster_url)).await;
+    let outcome = tokio::select! {
+        outcome = run::run(&plan, &docker, &janitor) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted (Ctrl-C); cleaning up")),
+    };
+    eprintln!("==> cleaning up");
+    janitor.sweep(&docker, Some(&plan.cluster_url)).await;
+    let markdown = outcome?;
+    println!("{markdown}");
+    if args.output.as_os_str() != "-" {
+        std::fs::write(&args.output, &markdown)
+            .with_context(|| format!("writing {}", args.output.display()))?;
+        eprintln!("==> wrote {}", args.output.display());
+    }
+    Ok(())
+}
