@@ -92,6 +92,22 @@ async fn events(world: &World, name: &str) -> Vec<Event> {
         .expect("reading events")
 }
 
+/// Polls until the tenant's newest event says `message` (10 s at most).
+async fn wait_latest_event(world: &World, name: &str, message: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let latest = events(world, name).await.into_iter().next();
+        if latest.as_ref().is_some_and(|e| e.message == message) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the newest event of {name} should say {message:?}; it is {latest:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Everything a write to the tenants or the event log would move: the resourceVersion
 /// sequence (every insert, update and delete of a tenant takes a value), and the event log's
 /// rows, folded repeats and latest time.
@@ -156,10 +172,8 @@ async fn a_watched_folder_applies_edits_keeps_the_last_good_version_and_follows_
     write(&dir, "a.yaml", &doc(&name, "bonjour"));
     let changed = wait_tenant(&world, &name, "changed", |t| greeting(t) == "bonjour").await;
     assert_eq!(changed.metadata.generation, Some(2));
-    assert_eq!(
-        events(&world, &name).await[0].message,
-        "configured from specs file a.yaml"
-    );
+    // The sync records the event just after the write the tenant shows, so wait for it.
+    wait_latest_event(&world, &name, "configured from specs file a.yaml").await;
 
     // Break: an unknown field at line 6, column 3. Nothing changes.
     let broken = doc(&name, "broken").replacen("spec:\n", "spec:\n  imagee: typo\n", 1);
