@@ -13,6 +13,7 @@ use std::ffi::OsStr;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
+use bollard::models::ContainerSummary;
 use bollard::query_parameters::{
     ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
 };
@@ -77,41 +78,38 @@ fn label_filter(label: &str, extra: &[(&str, &str)]) -> HashMap<String, Vec<Stri
     filters
 }
 
-/// Containers (running or not) carrying `label` (`key=value` or `key`).
+/// Containers (running or not) carrying `label`.
 pub async fn container_ids(docker: &Docker, label: &str) -> Result<Vec<String>> {
-    let options = ListContainersOptions {
-        all: true,
-        filters: Some(label_filter(label, &[])),
-        ..Default::default()
-    };
-    let list = docker
-        .list_containers(Some(options))
-        .await
-        .map_err(|source| Error::List {
-            what: "containers",
-            source,
-        })?;
+    let list = list_labelled(docker, label, true, &[]).await?;
     Ok(list.into_iter().filter_map(|c| c.id).collect())
 }
 
 /// Running containers carrying `label` whose health check passed.
 pub async fn count_healthy(docker: &Docker, label: &str) -> Result<usize> {
+    let healthy = [("health", "healthy"), ("status", "running")];
+    Ok(list_labelled(docker, label, false, &healthy).await?.len())
+}
+
+/// One `list_containers` call for `label` (`key=value` or `key`) and `extra` filters;
+/// `all` includes containers that are not running.
+async fn list_labelled(
+    docker: &Docker,
+    label: &str,
+    all: bool,
+    extra: &[(&str, &str)],
+) -> Result<Vec<ContainerSummary>> {
     let options = ListContainersOptions {
-        all: false,
-        filters: Some(label_filter(
-            label,
-            &[("health", "healthy"), ("status", "running")],
-        )),
+        all,
+        filters: Some(label_filter(label, extra)),
         ..Default::default()
     };
-    let list = docker
+    docker
         .list_containers(Some(options))
         .await
         .map_err(|source| Error::List {
             what: "containers",
             source,
-        })?;
-    Ok(list.len())
+        })
 }
 
 /// Polls until at least `wanted` containers labelled `label` run and are healthy.
