@@ -6,6 +6,7 @@
 //!   and labels that mark what the harness creates.
 //! - [`contenders`]: tenantd, compose, swarm, floor.
 //! - [`run`]: the loop over sizes, repetitions, contenders and scenarios.
+//! - [`change`]: change one tenant among N, time it, check nobody else was touched.
 //! - [`heal`]: remove k containers, time their replacements (self-healing).
 //! - [`docker`]: the shared health waiter, label-scoped removal, running the CLI tools.
 //! - [`cleanup`]: the janitor (start, end, Ctrl-C).
@@ -13,6 +14,7 @@
 //!
 //! Run it through `./scripts/bench`, which provides Postgres, the image and docker-compose.
 
+mod change;
 mod cleanup;
 mod contenders;
 mod docker;
@@ -42,7 +44,7 @@ pub enum Size {
     Small,
     /// N = 10 and 100.
     Medium,
-    /// N = 10, 100 and 500.
+    /// N = 10, 100 and 500, and tenantd alone at 1000 (scenario 6).
     Full,
 }
 
@@ -78,7 +80,8 @@ again.\n\n\
 Use ./scripts/bench, which starts Postgres and builds the test image first."
 )]
 struct Args {
-    /// How many tenants: smoke (3, one run), small (10), medium (10, 100), full (10, 100, 500).
+    /// How many tenants: smoke (3, one run), small (10), medium (10, 100), full (10, 100, 500,
+    /// and tenantd alone at 1000).
     #[arg(long, value_enum, default_value = "small")]
     size: Size,
     /// Repetitions per contender and size [default: 1 for smoke, 3 otherwise].
@@ -89,7 +92,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "converge,noop,heal"
+        default_value = "converge,noop,change,heal"
     )]
     scenarios: Vec<Scenario>,
     /// Contenders to run, comma-separated.
@@ -106,10 +109,15 @@ struct Args {
     /// The tenant image (must exist on the engine; scripts/build-test-image builds it).
     #[arg(long, default_value = "tenantd-testapp:latest")]
     image: String,
-    /// Health check interval of every contender; it dominates "healthy" timings, since the
-    /// first check runs one interval after start.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-    health_interval: Duration,
+    /// Health check interval of every contender, or "auto": N/20 seconds (1 s to 60 s), so
+    /// that N containers' checks stay near 20 `docker exec`s a second. It dominates "healthy"
+    /// timings, since Docker 20.10 runs the first check one interval after start.
+    #[arg(long, default_value = "auto", value_parser = parse_interval)]
+    health_interval: Interval,
+    /// Scenario 6 (scale): one more N that tenantd alone converges and resyncs, with its
+    /// memory [default: 1000 for the full size, none otherwise; 0 for none].
+    #[arg(long)]
+    scale: Option<usize>,
     /// How long the converged tenantd is watched idle for CPU per idle hour (longer than its
     /// 60 s resync period, so one resync falls inside) [default: 5s for smoke, 65s otherwise].
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -127,6 +135,19 @@ struct Args {
     /// Superuser URL of the Postgres cluster tenantd uses (./scripts/bench sets it).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
+}
+
+/// A health-check interval, or `None` for "auto".
+#[derive(Debug, Clone, Copy)]
+struct Interval(Option<Duration>);
+
+fn parse_interval(text: &str) -> Result<Interval, String> {
+    if text == "auto" {
+        return Ok(Interval(None));
+    }
+    humantime::parse_duration(text)
+        .map(|d| Interval(Some(d)))
+        .map_err(|e| format!("\"auto\" or a duration like 1s or 500ms: {e}"))
 }
 
 #[tokio::main]
@@ -159,7 +180,11 @@ async fn main() -> anyhow::Result<()> {
         scenarios: args.scenarios.clone(),
         contenders: args.contenders.clone(),
         image: args.image.clone(),
-        health_interval: args.health_interval,
+        health_interval: args.health_interval.0,
+        scale: args
+            .scale
+            .or((args.size == Size::Full).then_some(1000))
+            .filter(|n| *n > 0),
         idle: args
             .idle
             .unwrap_or(Duration::from_secs(if smoke { 5 } else { 65 })),

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::change::Change;
 use crate::contenders::Contender;
-use crate::contenders::tenantd::{Idle, Pass};
+use crate::contenders::tenantd::{Idle, Memory, Pass};
 use crate::heal::Healing;
 use crate::machine::Machine;
 use crate::stats::{Summary, percentile, ratio};
@@ -19,6 +20,8 @@ pub enum Scenario {
     Converge,
     /// No-op: N converged tenants, nothing changed.
     Noop,
+    /// One tenant's env changed among N: until it runs healthy again; the others untouched.
+    Change,
     /// Self-healing: `docker rm -f` of k of N containers, until all run healthy again.
     Heal,
 }
@@ -28,7 +31,8 @@ impl Scenario {
         match self {
             Scenario::Converge => "1. converge from empty",
             Scenario::Noop => "2. no-op (nothing changed)",
-            Scenario::Heal => "4. self-healing (k of N removed)",
+            Scenario::Change => "3. one tenant's env changed",
+            Scenario::Heal => "4. self-healing (k of N removed, until running)",
         }
     }
 }
@@ -42,8 +46,14 @@ pub struct Results {
     pub passes: BTreeMap<usize, Vec<Pass>>,
     /// tenantd idle measurements by N.
     pub idle: BTreeMap<usize, Idle>,
+    /// One-change attempts by N and contender.
+    pub changes: BTreeMap<(usize, Contender), Vec<Change>>,
     /// Self-healing attempts by N and contender.
     pub healing: BTreeMap<(usize, Contender), Vec<Healing>>,
+    /// The health-check interval used at each N.
+    pub health: BTreeMap<usize, Duration>,
+    /// tenantd's process memory after each attempt's no-op pass, by N.
+    pub memory: BTreeMap<usize, Vec<Memory>>,
     /// Lines for the notes section (calibration, failures).
     pub notes: Vec<String>,
 }
@@ -55,6 +65,12 @@ impl Results {
             .or_default()
             .push(took.as_secs_f64());
     }
+
+    /// A one-change attempt: its time in the table, the rest in the details.
+    pub fn record_change(&mut self, n: usize, contender: Contender, change: Change) {
+        self.record(Scenario::Change, n, contender, change.took);
+        self.changes.entry((n, contender)).or_default().push(change);
+    }
 }
 
 /// How the run was set up, for the report.
@@ -62,6 +78,7 @@ impl Results {
 pub struct Settings {
     pub command: String,
     pub sizes: Vec<usize>,
+    pub scale: Option<usize>,
     pub runs: usize,
     pub image: String,
     pub limits: String,
@@ -190,14 +207,82 @@ pub fn noop_details(results: &Results) -> String {
     out
 }
 
+/// tenantd's memory by N (scenario 6's figure at the largest N).
+pub fn memory_details(results: &Results) -> String {
+    let mut out = String::new();
+    if results.memory.is_empty() {
+        return out;
+    }
+    out.push_str("| N | resident (VmRSS) after converge and a resync pass, median (min–max) | peak of the process so far (VmHWM) |\n");
+    out.push_str("|---:|---:|---:|\n");
+    let mib = |kib: f64| format!("{:.1} MiB", kib / 1024.0);
+    for (n, memories) in &results.memory {
+        let resident: Vec<f64> = memories.iter().map(|m| m.resident_kib as f64).collect();
+        let Some(summary) = Summary::of(&resident) else {
+            continue;
+        };
+        let peak = memories.iter().map(|m| m.peak_kib).max().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "| {n} | {} ({}–{}) | {} |",
+            mib(summary.median),
+            mib(summary.min),
+            mib(summary.max),
+            mib(peak as f64)
+        );
+    }
+    out
+}
+
+/// One-change details: the work done on the other tenants, and tenantd's Docker calls.
+pub fn change_details(results: &Results) -> String {
+    let mut out = String::new();
+    if results.changes.is_empty() {
+        return out;
+    }
+    out.push_str("| N | contender | runs | other containers recreated or restarted | Docker API calls in the window |\n");
+    out.push_str("|---:|---|---:|---|---|\n");
+    for ((n, contender), changes) in &results.changes {
+        let checked: usize = changes.iter().map(|c| c.others).sum();
+        let mut touched: Vec<&str> = changes
+            .iter()
+            .flat_map(|c| c.others_touched.iter().map(String::as_str))
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let touched = if touched.is_empty() {
+            format!("none (of {checked} checked)")
+        } else {
+            format!("**{}** ({})", touched.len(), touched.join(", "))
+        };
+        let mut engine: Vec<String> = changes
+            .iter()
+            .map(|c| {
+                c.engine_calls
+                    .as_ref()
+                    .map_or_else(|| "not counted".into(), calls)
+            })
+            .collect();
+        engine.dedup();
+        let _ = writeln!(
+            out,
+            "| {n} | {} | {} | {touched} | {} |",
+            contender.title(),
+            changes.len(),
+            engine.join(" / ")
+        );
+    }
+    out
+}
+
 /// Self-healing details: per-victim times pooled over all runs.
 pub fn heal_details(results: &Results) -> String {
     let mut out = String::new();
     if results.healing.is_empty() {
         return out;
     }
-    out.push_str("| N | contender | removed (k) | victims measured | running again p50 / p99 | healthy again p50 / p99 |\n");
-    out.push_str("|---:|---|---:|---:|---:|---:|\n");
+    out.push_str("| N | contender | removed (k) | victims measured | `rm -f` returned p50 / p99 | running again p50 / p99 | healthy again p50 / p99 |\n");
+    out.push_str("|---:|---|---:|---:|---:|---:|---:|\n");
     for ((n, contender), attempts) in &results.healing {
         let running: Vec<f64> = attempts
             .iter()
@@ -207,14 +292,20 @@ pub fn heal_details(results: &Results) -> String {
             .iter()
             .flat_map(|h| h.healthy.iter().copied())
             .collect();
+        let removed: Vec<f64> = attempts
+            .iter()
+            .flat_map(|h| h.removed.iter().copied())
+            .collect();
         let p =
             |samples: &[f64], q: f64| percentile(samples, q).map_or_else(|| "n/a".into(), seconds);
         let _ = writeln!(
             out,
-            "| {n} | {} | {} | {} | {} / {} | {} / {} |",
+            "| {n} | {} | {} | {} | {} / {} | {} / {} | {} / {} |",
             contender.title(),
             attempts.first().map_or(0, |h| h.k),
             healthy.len(),
+            p(&removed, 50.0),
+            p(&removed, 99.0),
             p(&running, 50.0),
             p(&running, 99.0),
             p(&healthy, 50.0),
@@ -289,15 +380,20 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
     let _ = writeln!(
         out,
         "\n## Settings\n\n\
-         - N: {}; {} run(s) per contender and N, contenders interleaved within each run so that \
+         - N: {}{}; {} run(s) per contender and N, contenders interleaved within each run so that \
            a drift of the machine affects all alike.\n\
          - Every tenant, for every contender: image `{}`, limits {}, restart unless stopped, \
-           the image's health check command with {}.\n\
+           the image's health check command with {} (the interval grows with N so that the \
+           checks stay near 20 `docker exec`s a second: they would otherwise be the load).\n\
          - tenantd: the library in this process (`app::build_context` and \
            `reconcile::Controller`, as `tenantd serve` wires them, without the HTTP listener), \
            concurrency {}, resync period 60 s and catalog observation every 5 s (its defaults), \
            a fresh database per attempt; idle CPU watched for {:.0} s in the first run of each N.\n",
         sizes.join(", "),
+        settings
+            .scale
+            .map(|n| format!(", and {n} for tenantd alone (scale, one run)"))
+            .unwrap_or_default(),
         settings.runs,
         settings.image,
         settings.limits,
@@ -329,18 +425,36 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
            ones `/metrics` exports; store reads are not counted) and checks the store for writes \
            (no resourceVersion taken, no event recorded). docker-compose: `docker-compose up -d` \
            again with nothing changed. Swarm and the floor have no no-op to measure.\n\
+         - **6. scale** (tenantd's memory, and the rows at the largest N): tenantd alone \
+           converges the largest N once and makes one resync pass (scenario 2's measure). \
+           Memory is this process's resident set from `/proc/self/status` after the pass, with \
+           the controller, its caches and the pools alive: tenantd plus the harness, which \
+           holds little else, so an upper bound on tenantd's own. The peak column is the \
+           whole process's high-water mark up to then (earlier attempts included).\n\
          - **ratio** tenantd ÷ contender of the medians of the same scenario and N in this run: \
            below 1 tenantd was faster, above 1 slower.\n\
          - **CPU seconds per idle hour**: user+system CPU of this process while the converged \
            controller ran idle for the window (the harness only sleeps meanwhile), times \
            3600 / window. A window longer than the 60 s resync period includes one resync; \
            a shorter one (the smoke size's) includes none and says less.\n\
+         - **3. one tenant's env changed**: with all N converged, tenant 0's environment \
+           changes (`GREETING`); from the change until its replacement container runs healthy \
+           (tenantd: also `Ready` for the new generation). tenantd: one store write, as a PUT \
+           or a YAML apply makes; docker-compose: the compose file rewritten with that one \
+           service changed and `docker-compose up -d`. The details say which of the other \
+           N−1 containers were recreated or restarted (another id or start time when inspected \
+           before and 2 s after; must be none) and tenantd's own Docker calls in the window.\n\
          - **4. self-healing**: with all N converged, `docker rm -f` of k = max(1, N/5) running \
            containers at once (through the API, as the CLI does); the table's figure is the \
-           time until the last of them has a running, healthy replacement, the details give \
-           per-container p50/p99 pooled over the runs. tenantd notices through Docker's event \
-           stream; Swarm restores the tasks of its services with its defaults (restart delay \
-           5 s). docker-compose and the floor never heal: a removed container stays gone until \
+           time from issuing the removals until the last of them has a running replacement \
+           (the issue's measure), the details give per-container p50/p99 pooled over the runs, \
+           also until healthy (that adds about one health-check interval, since Docker 20.10 \
+           runs the first check one interval after start) and when the `rm -f` call returned \
+           (no replacement can take the container's name before). tenantd notices through \
+           Docker's event stream; Swarm restores the tasks of its services with its defaults \
+           (restart delay 5 s). The floor row is not a healer: the harness itself creates and \
+           starts the replacement the moment each removal returns, the best any healer could \
+           do on this engine. docker-compose never heals: a removed container stays gone until \
            someone runs them again, so they have no row.\n\n",
     );
     out.push_str("## Results\n\n");
@@ -349,6 +463,16 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
     if !details.is_empty() {
         out.push_str("\n### tenantd no-op details\n\n");
         out.push_str(&details);
+    }
+    let memory = memory_details(results);
+    if !memory.is_empty() {
+        out.push_str("\n### tenantd's memory\n\n");
+        out.push_str(&memory);
+    }
+    let changes = change_details(results);
+    if !changes.is_empty() {
+        out.push_str("\n### One-change details\n\n");
+        out.push_str(&changes);
     }
     let healing = heal_details(results);
     if !healing.is_empty() {

@@ -8,15 +8,16 @@
 //! - A failing contender does not stop the run: the failure becomes a note in the report and
 //!   the contender has fewer samples (the table says how many).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bollard::Docker;
 
+use crate::change::{self, CHANGED_GREETING, Change, Snapshot};
 use crate::cleanup::Janitor;
 use crate::contenders::compose::Project;
 use crate::contenders::swarm::{self, Swarm};
-use crate::contenders::tenantd::Tenantd;
+use crate::contenders::tenantd::{Memory, Tenantd, engine_delta};
 use crate::contenders::{Contender, floor};
 use crate::heal;
 use crate::machine::{Machine, load_average};
@@ -27,17 +28,33 @@ use crate::workload::{RUN_LABEL, RunNames, Workload, go_duration};
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub sizes: Vec<usize>,
+    /// Scenario 6: one more N that tenantd alone runs (converge and no-op).
+    pub scale: Option<usize>,
     pub runs: usize,
     pub scenarios: Vec<Scenario>,
     pub contenders: Vec<Contender>,
     pub image: String,
-    pub health_interval: Duration,
+    /// `None`: [`health_interval_for`] picks one per N.
+    pub health_interval: Option<Duration>,
     pub idle: Duration,
     pub floor_parallelism: Option<usize>,
     pub tenantd_concurrency: usize,
     pub timeout: Duration,
     pub cluster_url: String,
     pub command: String,
+}
+
+/// Calibrating the floor on more containers than this says nothing new and costs minutes.
+const CALIBRATION_MAX: usize = 100;
+
+/// At most this many health checks a second across all N containers: every check is a
+/// `docker exec`, and a 2-core engine that runs 500 of them a second does nothing else.
+const HEALTH_CHECKS_PER_SECOND: usize = 20;
+
+/// The health-check interval for N tenants: the one asked for, or N / 20 checks a second
+/// (at least 1 s, at most 60 s), so that the checks do not become the benchmark.
+pub fn health_interval_for(asked: Option<Duration>, n: usize) -> Duration {
+    asked.unwrap_or_else(|| Duration::from_secs((n / HEALTH_CHECKS_PER_SECOND).clamp(1, 60) as u64))
 }
 
 fn now() -> String {
@@ -69,7 +86,6 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
         machine.postgres,
         load_before.unwrap_or(f64::NAN)
     ));
-    let workload = Workload::new(&plan.image, plan.health_interval);
     let names = RunNames::new();
     let mut results = Results::default();
     let mut contenders = plan.contenders.clone();
@@ -91,15 +107,47 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
         None
     };
 
-    for &n in &plan.sizes {
-        let parallelism = match plan.floor_parallelism {
-            Some(p) => p,
-            None if contenders.contains(&Contender::Floor)
-                || contenders.contains(&Contender::Swarm) =>
+    // The largest calibration: the best parallelism is the engine's, not N's, so sizes above
+    // CALIBRATION_MAX reuse the one found there instead of creating hundreds of extra containers.
+    let mut calibrated: Option<usize> = None;
+    let scale = plan
+        .scale
+        .filter(|_| contenders.contains(&Contender::Tenantd));
+    let sizes = plan
+        .sizes
+        .iter()
+        .map(|&n| (n, false))
+        .chain(scale.map(|n| (n, true)));
+    for (n, scale_only) in sizes {
+        let workload = Workload::new(&plan.image, health_interval_for(plan.health_interval, n));
+        // Scenario 6 (scale): tenantd alone, once, converge and no-op, at the largest N.
+        let scale_plan;
+        let (plan, contenders) = if scale_only {
+            scale_plan = Plan {
+                runs: 1,
+                idle: Duration::ZERO,
+                scenarios: vec![Scenario::Converge, Scenario::Noop],
+                ..plan.clone()
+            };
+            say(format!("N={n}: scale, tenantd alone"));
+            (&scale_plan, vec![Contender::Tenantd])
+        } else {
+            (plan, contenders.clone())
+        };
+        results.health.insert(n, workload.healthcheck.interval);
+        let parallelism = match (plan.floor_parallelism, calibrated) {
+            (Some(p), _) => p,
+            (None, Some(best)) if n > CALIBRATION_MAX => best,
+            (None, _)
+                if contenders.contains(&Contender::Floor)
+                    || contenders.contains(&Contender::Swarm) =>
             {
-                say(format!("N={n}: calibrating the floor's parallelism"));
+                let on = n.min(CALIBRATION_MAX);
+                say(format!(
+                    "N={n}: calibrating the floor's parallelism on {on} containers"
+                ));
                 let (best, timings) =
-                    floor::calibrate(docker, &workload, &names.attempt("calib", n, 0), n).await?;
+                    floor::calibrate(docker, &workload, &names.attempt("calib", n, 0), on).await?;
                 let listed: Vec<String> = timings
                     .iter()
                     .map(|(p, took)| format!("{p}: {:.2} s", took.as_secs_f64()))
@@ -109,12 +157,14 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
                     listed.join(", ")
                 ));
                 results.notes.push(format!(
-                    "N={n}: the floor's parallelism is {best}, the fastest create+start of N containers among {} (Swarm's CLI calls use it too).",
-                    listed.join(", ")
+                    "N={n}: the floor's parallelism is {best}, the fastest create+start of {on} containers among {} (Swarm's CLI calls use it too{}).",
+                    listed.join(", "),
+                    if on < n { format!("; sizes above {CALIBRATION_MAX} reuse it") } else { String::new() }
                 ));
+                calibrated = Some(best);
                 best
             }
-            None => 8,
+            (None, _) => 8,
         };
         for repetition in 1..=plan.runs {
             for &contender in &contenders {
@@ -164,6 +214,7 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
                                 Contender::Swarm,
                                 &attempt,
                                 SWARM_SERVICE_LABEL,
+                                None,
                             )
                             .await?;
                             anyhow::Ok(took)
@@ -176,14 +227,41 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
                         })
                     }
                     Contender::Floor => {
-                        let outcome = floor::converge(
-                            docker,
-                            &workload,
-                            &attempt,
-                            n,
-                            parallelism,
-                            plan.timeout,
-                        )
+                        let outcome = async {
+                            let took = floor::converge(
+                                docker,
+                                &workload,
+                                &attempt,
+                                n,
+                                parallelism,
+                                plan.timeout,
+                            )
+                            .await?;
+                            // The floor does not heal; this is what an instant healer would
+                            // achieve on this engine: re-create as soon as the removal returned.
+                            let replace = |key: String| -> futures::future::BoxFuture<
+                                '_,
+                                anyhow::Result<()>,
+                            > {
+                                let (workload, attempt) = (&workload, &attempt);
+                                Box::pin(async move {
+                                    let i: usize = key.parse().context("a floor index")?;
+                                    floor::create_and_start(docker, workload, attempt, i).await
+                                })
+                            };
+                            heal_attempt(
+                                plan,
+                                docker,
+                                &mut results,
+                                n,
+                                Contender::Floor,
+                                &attempt,
+                                floor::INDEX_LABEL,
+                                Some(&replace),
+                            )
+                            .await?;
+                            anyhow::Ok(took)
+                        }
                         .await;
                         let cleaned = floor::cleanup(docker, &attempt).await;
                         outcome.and_then(|took| cleaned.map(|()| took)).map(|took| {
@@ -208,6 +286,8 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
     if let Some(swarm) = swarm {
         swarm.leave(janitor).await?;
     }
+    // Limits and check timings are the same at every N; only the interval varies.
+    let workload = Workload::new(&plan.image, Duration::from_secs(1));
     let limits = format!(
         "memory {} MiB (swap as much again), {} CPU, {} pids",
         workload.memory_bytes >> 20,
@@ -218,12 +298,13 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
     let settings = Settings {
         command: plan.command.clone(),
         sizes: plan.sizes.clone(),
+        scale,
         runs: plan.runs,
         image: plan.image.clone(),
         limits,
         health: format!(
             "interval {}, timeout {}, start period {}, retries {}",
-            go_duration(health.interval),
+            intervals(&results.health),
             go_duration(health.timeout),
             go_duration(health.start_period),
             health.retries
@@ -238,10 +319,19 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
     Ok(report::markdown(&machine, &settings, &results))
 }
 
+/// "1s at N=10, 5s at N=100": the health-check interval of each size.
+fn intervals(by_n: &std::collections::BTreeMap<usize, Duration>) -> String {
+    by_n.iter()
+        .map(|(n, interval)| format!("{} at N={n}", humantime::format_duration(*interval)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The label Swarm puts on a task's container: the service, which a replacement keeps.
 const SWARM_SERVICE_LABEL: &str = "com.docker.swarm.service.name";
 
 /// Runs the self-healing scenario on a converged attempt, if it is selected.
+#[allow(clippy::too_many_arguments)] // One attempt's context; a struct would only rename it.
 async fn heal_attempt(
     plan: &Plan,
     docker: &Docker,
@@ -250,6 +340,7 @@ async fn heal_attempt(
     contender: Contender,
     attempt: &str,
     key_label: &str,
+    replace: Option<heal::Replace<'_>>,
 ) -> anyhow::Result<()> {
     if !plan.scenarios.contains(&Scenario::Heal) {
         return Ok(());
@@ -261,15 +352,22 @@ async fn heal_attempt(
         key_label,
         k,
         plan.timeout,
+        replace,
     )
     .await
     .context("self-healing")?;
-    let all = healing.all_healthy().unwrap_or(0.0);
+    let running = healing.all_running().unwrap_or(0.0);
     say(format!(
-        "N={n} {}: {k} removed, all healthy again after {all:.2} s",
-        contender.as_str()
+        "N={n} {}: {k} removed, all running again after {running:.2} s, healthy after {:.2} s",
+        contender.as_str(),
+        healing.all_healthy().unwrap_or(0.0)
     ));
-    results.record(Scenario::Heal, n, contender, Duration::from_secs_f64(all));
+    results.record(
+        Scenario::Heal,
+        n,
+        contender,
+        Duration::from_secs_f64(running),
+    );
     results
         .healing
         .entry((n, contender))
@@ -340,15 +438,24 @@ async fn tenantd_attempt(
                 pass.store_written
             ));
             results.record(Scenario::Noop, n, Contender::Tenantd, pass.took);
+            // After converging N and one pass over them: what the process holds at this size.
+            results.memory.entry(n).or_default().push(Memory::now()?);
             results.passes.entry(n).or_default().push(pass);
         }
+        if (plan.scenarios.contains(&Scenario::Change) || plan.scenarios.contains(&Scenario::Heal))
+            && !tenantd.is_running()
+        {
+            tenantd.start_controller(janitor).await?;
+            // Its first pass over the converged world, before anything changes.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        if plan.scenarios.contains(&Scenario::Change) {
+            let change = change_tenantd(plan, docker, &tenantd, attempt).await.context("changing one tenant")?;
+            summary.push_str(&format!(", one env change {:.2} s", change.took.as_secs_f64()));
+            results.record_change(n, Contender::Tenantd, change);
+        }
         if plan.scenarios.contains(&Scenario::Heal) {
-            if !tenantd.is_running() {
-                tenantd.start_controller(janitor).await?;
-                // Its first pass over the converged world, before anything is removed.
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            heal_attempt(plan, docker, results, n, Contender::Tenantd, attempt, tenantd::engine::labels::TENANT).await?;
+            heal_attempt(plan, docker, results, n, Contender::Tenantd, attempt, tenantd::engine::labels::TENANT, None).await?;
         }
         anyhow::Ok(summary)
     }
@@ -377,6 +484,16 @@ async fn compose_attempt(
             results.record(Scenario::Noop, n, Contender::Compose, noop);
             summary.push_str(&format!(", no-op `up -d` {:.2} s", noop.as_secs_f64()));
         }
+        if plan.scenarios.contains(&Scenario::Change) {
+            let change = change_compose(plan, docker, workload, &project, attempt)
+                .await
+                .context("changing one service")?;
+            summary.push_str(&format!(
+                ", one env change {:.2} s",
+                change.took.as_secs_f64()
+            ));
+            results.record_change(n, Contender::Compose, change);
+        }
         anyhow::Ok(summary)
     }
     .await;
@@ -384,4 +501,100 @@ async fn compose_attempt(
     let summary = outcome?;
     cleaned?;
     Ok(summary)
+}
+
+/// How long after the changed tenant is converged the harness waits before looking at the
+/// others again, so that late work on them (a resync, a requeue) would still be caught.
+const CHANGE_SETTLE: Duration = Duration::from_secs(2);
+
+/// The label Compose puts on a service's containers.
+const COMPOSE_SERVICE_LABEL: &str = "com.docker.compose.service";
+
+/// Scenario 3 for tenantd: a spec write changing tenant 0's env, until its replacement runs
+/// healthy and the tenant is Ready for the new generation.
+async fn change_tenantd(
+    plan: &Plan,
+    docker: &Docker,
+    tenantd: &Tenantd,
+    attempt: &str,
+) -> anyhow::Result<Change> {
+    let run_label = format!("{RUN_LABEL}={attempt}");
+    let key_label = tenantd::engine::labels::TENANT;
+    let changed = tenantd.tenant_name(0);
+    let before = Snapshot::take(docker, &run_label, key_label).await?;
+    let old = before
+        .id_of(&changed)
+        .with_context(|| format!("{changed} has no container"))?
+        .to_owned();
+    let calls_before = tenantd.engine_stats();
+    let started = Instant::now();
+    let generation = tenantd.change_env(&changed, CHANGED_GREETING).await?;
+    change::wait_replaced(docker, &run_label, key_label, &changed, &old, plan.timeout).await?;
+    tenantd
+        .wait_ready(&changed, generation, plan.timeout)
+        .await?;
+    let took = started.elapsed();
+    tokio::time::sleep(CHANGE_SETTLE).await;
+    let calls = engine_delta(&calls_before, &tenantd.engine_stats());
+    let after = Snapshot::take(docker, &run_label, key_label).await?;
+    Ok(Change {
+        took,
+        others: before.containers.len().saturating_sub(1),
+        others_touched: change::touched(&before, &after, &changed),
+        engine_calls: Some(calls.by_operation),
+    })
+}
+
+/// Scenario 3 for docker-compose: the file with service 0's env changed and `up -d`, until
+/// its replacement runs healthy.
+async fn change_compose(
+    plan: &Plan,
+    docker: &Docker,
+    workload: &Workload,
+    project: &Project,
+    attempt: &str,
+) -> anyhow::Result<Change> {
+    let run_label = format!("{RUN_LABEL}={attempt}");
+    let changed = Project::service(0);
+    let before = Snapshot::take(docker, &run_label, COMPOSE_SERVICE_LABEL).await?;
+    let old = before
+        .id_of(&changed)
+        .with_context(|| format!("service {changed} has no container"))?
+        .to_owned();
+    let started = Instant::now();
+    project.change_env(workload, 0).await?;
+    change::wait_replaced(
+        docker,
+        &run_label,
+        COMPOSE_SERVICE_LABEL,
+        &changed,
+        &old,
+        plan.timeout,
+    )
+    .await?;
+    let took = started.elapsed();
+    tokio::time::sleep(CHANGE_SETTLE).await;
+    let after = Snapshot::take(docker, &run_label, COMPOSE_SERVICE_LABEL).await?;
+    Ok(Change {
+        took,
+        others: before.containers.len().saturating_sub(1),
+        others_touched: change::touched(&before, &after, &changed),
+        engine_calls: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_automatic_health_interval_keeps_checks_near_twenty_a_second() {
+        assert_eq!(health_interval_for(None, 3), Duration::from_secs(1));
+        assert_eq!(health_interval_for(None, 10), Duration::from_secs(1));
+        assert_eq!(health_interval_for(None, 100), Duration::from_secs(5));
+        assert_eq!(health_interval_for(None, 500), Duration::from_secs(25));
+        assert_eq!(health_interval_for(None, 5000), Duration::from_secs(60));
+        let asked = Some(Duration::from_millis(500));
+        assert_eq!(health_interval_for(asked, 500), Duration::from_millis(500));
+    }
 }

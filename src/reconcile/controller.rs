@@ -204,6 +204,7 @@ async fn watch_engine(ctx: Arc<Context>, since: i64, triggers: mpsc::UnboundedSe
                         break;
                     }
                 };
+                tracing::debug!(?event, "engine event");
                 let trigger = match event {
                     EngineEvent::Container { id, tenant } => {
                         if let Err(e) = ctx.engine.refresh_container(&id).await {

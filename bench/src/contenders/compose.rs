@@ -16,26 +16,33 @@ use anyhow::Context as _;
 use bollard::Docker;
 use serde_json::{Value, json};
 
+use crate::change::CHANGED_GREETING;
 use crate::docker;
 use crate::workload::{OWNER_LABEL, RUN_LABEL, Workload, go_duration};
 
 /// One compose project on disk.
 pub struct Project {
     pub name: String,
+    n: usize,
     dir: PathBuf,
     file: PathBuf,
 }
 
-/// The compose file for `n` tenants. File format 2.4 because it takes `mem_limit`, `cpus`
+/// The compose file for `n` tenants; service `changed` (scenario 3) has `GREETING` set to
+/// [`CHANGED_GREETING`] instead of the workload's. File format 2.4 because it takes `mem_limit`, `cpus`
 /// and `pids_limit` at service level, as `docker run` does (3.x moves them under `deploy`,
 /// which Compose v1 ignores without `--compatibility`).
-pub fn compose_file(workload: &Workload, attempt: &str, n: usize) -> Value {
+pub fn compose_file(workload: &Workload, attempt: &str, n: usize, changed: Option<usize>) -> Value {
     let health = &workload.healthcheck;
     let services: serde_json::Map<String, Value> = (0..n)
         .map(|i| {
+            let mut env = workload.env.clone();
+            if changed == Some(i) {
+                env.insert("GREETING".into(), CHANGED_GREETING.into());
+            }
             let service = json!({
                 "image": workload.image,
-                "environment": workload.env,
+                "environment": env,
                 "labels": {OWNER_LABEL: "1", RUN_LABEL: attempt},
                 "mem_limit": workload.memory_cli(),
                 // As tenantd and the floor: swap headroom equal to the memory limit.
@@ -52,7 +59,7 @@ pub fn compose_file(workload: &Workload, attempt: &str, n: usize) -> Value {
                     "retries": health.retries,
                 },
             });
-            (format!("t{i}"), service)
+            (Project::service(i), service)
         })
         .collect();
     json!({
@@ -68,15 +75,33 @@ impl Project {
     pub fn write(workload: &Workload, attempt: &str, n: usize) -> anyhow::Result<Project> {
         let dir = std::env::temp_dir().join(attempt);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let file = dir.join("docker-compose.yml");
-        let text = serde_json::to_string_pretty(&compose_file(workload, attempt, n))
-            .context("a compose file always serializes")?;
-        std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
-        Ok(Project {
+        let project = Project {
             name: attempt.to_owned(),
+            n,
+            file: dir.join("docker-compose.yml"),
             dir,
-            file,
-        })
+        };
+        project.write_file(workload, None)?;
+        Ok(project)
+    }
+
+    fn write_file(&self, workload: &Workload, changed: Option<usize>) -> anyhow::Result<()> {
+        let text =
+            serde_json::to_string_pretty(&compose_file(workload, &self.name, self.n, changed))
+                .context("a compose file always serializes")?;
+        std::fs::write(&self.file, text).with_context(|| format!("writing {}", self.file.display()))
+    }
+
+    /// The service name of the `i`th tenant.
+    pub fn service(i: usize) -> String {
+        format!("t{i}")
+    }
+
+    /// Scenario 3's change: the file with service `changed`'s environment changed, then the
+    /// timed `up -d` (the waiter is the caller's). Returns when `up -d` returned.
+    pub async fn change_env(&self, workload: &Workload, changed: usize) -> anyhow::Result<()> {
+        self.write_file(workload, Some(changed))?;
+        self.compose(&["up", "--detach"]).await.map(|_| ())
     }
 
     async fn compose(&self, args: &[&str]) -> anyhow::Result<String> {
@@ -130,7 +155,7 @@ mod tests {
     #[test]
     fn the_compose_file_has_one_labelled_limited_service_per_tenant() {
         let workload = Workload::new("tenantd-testapp:latest", Duration::from_secs(1));
-        let file = compose_file(&workload, "tenantd-bench-x-compose-3-1", 3);
+        let file = compose_file(&workload, "tenantd-bench-x-compose-3-1", 3, Some(2));
         let services = file["services"].as_object().unwrap();
         assert_eq!(services.len(), 3);
         let t0 = &services["t0"];
@@ -139,6 +164,8 @@ mod tests {
         assert_eq!(t0["pids_limit"], 64);
         assert_eq!(t0["labels"][RUN_LABEL], "tenantd-bench-x-compose-3-1");
         assert_eq!(t0["healthcheck"]["interval"], "1000ms");
+        assert_eq!(t0["environment"]["GREETING"], "hello");
+        assert_eq!(services["t2"]["environment"]["GREETING"], CHANGED_GREETING);
         assert_eq!(
             file["networks"]["default"]["name"],
             "tenantd-bench-x-compose-3-1"

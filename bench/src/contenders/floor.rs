@@ -21,6 +21,10 @@ use tenantd::engine::DesiredContainer;
 use crate::docker;
 use crate::workload::{OWNER_LABEL, RUN_LABEL, Workload};
 
+/// The label with a floor container's index: the self-healing scenario's identity, which a
+/// replacement keeps.
+pub const INDEX_LABEL: &str = "tenantd-bench.floor-index";
+
 /// The parallelism levels [`calibrate`] tries.
 pub const CANDIDATES: [usize; 5] = [2, 4, 8, 16, 32];
 
@@ -58,7 +62,8 @@ async fn create_network(docker: &Docker, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create_and_start(
+/// Creates and starts the `i`th container (the floor's whole job for one tenant).
+pub async fn create_and_start(
     docker: &Docker,
     workload: &Workload,
     attempt: &str,
@@ -69,6 +74,7 @@ async fn create_and_start(
     body.labels = Some(HashMap::from([
         (OWNER_LABEL.to_owned(), "1".to_owned()),
         (RUN_LABEL.to_owned(), attempt.to_owned()),
+        (INDEX_LABEL.to_owned(), i.to_string()),
     ]));
     let options = CreateContainerOptions {
         name: Some(wanted.name.clone()),

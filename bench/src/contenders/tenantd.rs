@@ -64,6 +64,41 @@ pub struct Pass {
     pub not_done: usize,
 }
 
+/// This process's resident memory, from /proc/self/status: tenantd's and the harness's
+/// (which holds little besides), so an upper bound on tenantd's own.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// VmRSS: resident now, in KiB.
+    pub resident_kib: u64,
+    /// VmHWM: the most ever resident, in KiB.
+    pub peak_kib: u64,
+}
+
+impl Memory {
+    pub fn now() -> anyhow::Result<Memory> {
+        let status =
+            std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+        Memory::parse(&status).context("/proc/self/status has no VmRSS or VmHWM line")
+    }
+
+    fn parse(status: &str) -> Option<Memory> {
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some(Memory {
+            resident_kib: field("VmRSS:")?,
+            peak_kib: field("VmHWM:")?,
+        })
+    }
+}
+
 /// CPU and calls of an idle, converged tenantd over a window.
 #[derive(Debug, Clone)]
 pub struct Idle {
@@ -182,7 +217,7 @@ impl Tenantd {
         timeout: Duration,
     ) -> anyhow::Result<Duration> {
         let tenants: Vec<Tenant> = (0..n)
-            .map(|i| tenant(workload, &format!("{}-{i}", self.tenant_prefix)))
+            .map(|i| tenant(workload, &self.tenant_name(i)))
             .collect::<anyhow::Result<_>>()?;
         let started = Instant::now();
         let store = &self.ctx.store;
@@ -210,6 +245,66 @@ impl Tenantd {
             );
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// Scenario 3's write: sets `GREETING` of tenant `name` to `value` through the store, a
+    /// spec change (the API's PUT does the same store call), and returns the new generation.
+    pub async fn change_env(&self, name: &str, value: &str) -> anyhow::Result<i64> {
+        let mut tenant = self
+            .ctx
+            .store
+            .get(name)
+            .await
+            .context("reading the tenant to change")?
+            .with_context(|| format!("tenant {name} is not in the store"))?;
+        tenant.spec.env.insert("GREETING".into(), value.to_owned());
+        tenant.status = None;
+        resource::validate(&tenant, 2.0).context("the changed tenant is invalid")?;
+        let (_, stored) = self
+            .ctx
+            .store
+            .apply(&tenant)
+            .await
+            .context("storing the change")?;
+        stored
+            .metadata
+            .generation
+            .context("a stored tenant has a generation")
+    }
+
+    /// Polls until tenant `name` is Ready for `generation`.
+    pub async fn wait_ready(
+        &self,
+        name: &str,
+        generation: i64,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let tenant = self.ctx.store.get(name).await.context("reading a tenant")?;
+            let ready = tenant
+                .and_then(|t| t.status)
+                .is_some_and(|s| s.phase == Phase::Ready && s.observed_generation == generation);
+            if ready {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                started.elapsed() < timeout,
+                "{name} was not Ready for generation {generation} after {:?}",
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// tenantd's own count of Docker API calls so far (what `/metrics` exports).
+    pub fn engine_stats(&self) -> EngineCallStats {
+        self.ctx.engine.stats()
+    }
+
+    /// The name of the `i`th tenant [`Tenantd::converge`] stored.
+    pub fn tenant_name(&self, i: usize) -> String {
+        format!("{}-{i}", self.tenant_prefix)
     }
 
     async fn ready_count(&self) -> anyhow::Result<usize> {
@@ -431,7 +526,7 @@ pub fn url_with_database(url: &str, database: &str) -> String {
     format!("{}/{database}{query}", &url[..path])
 }
 
-fn engine_delta(before: &EngineCallStats, after: &EngineCallStats) -> EngineCallStats {
+pub fn engine_delta(before: &EngineCallStats, after: &EngineCallStats) -> EngineCallStats {
     EngineCallStats {
         reads: after.reads - before.reads,
         writes: after.writes - before.writes,
@@ -481,6 +576,15 @@ mod tests {
             url_with_database("postgres://u:p@h:1", "x"),
             "postgres://u:p@h:1/x"
         );
+    }
+
+    #[test]
+    fn memory_is_read_from_the_status_lines() {
+        let status = "Name:\ttenantd-bench\nVmHWM:\t   81234 kB\nVmRSS:\t   70000 kB\n";
+        let memory = Memory::parse(status).unwrap();
+        assert_eq!((memory.resident_kib, memory.peak_kib), (70000, 81234));
+        assert!(Memory::parse("Name: x\n").is_none());
+        assert!(Memory::now().unwrap().resident_kib > 0);
     }
 
     #[test]
