@@ -7,12 +7,15 @@
 //! - [`contenders`]: tenantd, compose, swarm, floor.
 //! - [`run`]: the loop over sizes, repetitions, contenders and scenarios.
 //! - [`heal`]: remove k containers, time their replacements (self-healing).
+//! - [`api_load`]: the API under load, and PUT → reconcile start (tenantd's HTTP app).
+//! - [`signup`]: the web wizard's deploy request until the tenant is Ready.
 //! - [`docker`]: the shared health waiter, label-scoped removal, running the CLI tools.
 //! - [`cleanup`]: the janitor (start, end, Ctrl-C).
 //! - [`stats`], [`report`], [`machine`]: medians and spreads, the markdown, the machine.
 //!
 //! Run it through `./scripts/bench`, which provides Postgres, the image and docker-compose.
 
+mod api_load;
 mod cleanup;
 mod contenders;
 mod docker;
@@ -20,6 +23,7 @@ mod heal;
 mod machine;
 mod report;
 mod run;
+mod signup;
 mod stats;
 mod workload;
 
@@ -70,7 +74,9 @@ Scenarios: converge (N tenants from empty to running and healthy; tenantd: Ready
 schemas and roles), noop (tenantd: one full resync pass, its Docker calls and database \
 statements, and CPU per idle hour; docker-compose: `up -d` with nothing changed), and heal \
 (`docker rm -f` of a fifth of the containers: tenantd and Swarm, until each runs healthy \
-again; Compose and the floor never heal).\n\n\
+again; Compose and the floor never heal); for tenantd only, also api (PUTs and GETs from 64 \
+connections to its HTTP API, p50/p99, and PUT returned → reconcile started) and signup (the \
+web wizard's deploy request until the tenant is Ready).\n\n\
 Everything it creates is labelled `tenantd-bench` or named `tenantd-bench-…` and removed at \
 the end, on failure and on Ctrl-C (also leftovers of an interrupted earlier run). The swarm \
 contender initialises a single-node swarm only if the engine is in none, and leaves it \
@@ -89,7 +95,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "converge,noop,heal"
+        default_value = "converge,noop,heal,api,signup"
     )]
     scenarios: Vec<Scenario>,
     /// Contenders to run, comma-separated.
@@ -131,16 +137,21 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // The store's LISTEN task outlives a stopped controller by one retry and warns
-                // that the pool is closed at every teardown; that is noise here, not news.
-                .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new("warn,tenantd::store::watch=error")
-                }),
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let log_filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        // The store's LISTEN task outlives a stopped controller by one retry and warns
+        // that the pool is closed at every teardown; that is noise here, not news.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tenantd::store::watch=error"));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(log_filter),
         )
-        .with_writer(std::io::stderr)
+        // Scenario 5's reconcile-start timings, with their own filter: the log's stays.
+        .with(api_load::layer().with_filter(api_load::filter()))
         .init();
     let args = Args::parse();
     let floor_parallelism = match args.floor_parallelism.as_str() {
@@ -167,6 +178,8 @@ async fn main() -> anyhow::Result<()> {
         tenantd_concurrency: args.tenantd_concurrency.max(1),
         timeout: args.timeout,
         cluster_url: args.database_url.clone(),
+        api_load: api_load::Load::for_smoke(smoke),
+        signups: if smoke { 1 } else { 3 },
         command: std::iter::once("./scripts/bench".to_owned())
             .chain(
                 std::env::args()

@@ -38,6 +38,10 @@ pub struct Plan {
     pub timeout: Duration,
     pub cluster_url: String,
     pub command: String,
+    /// Scenario 5's size (requests per connection, warm-up, timed PUTs).
+    pub api_load: crate::api_load::Load,
+    /// Scenario 7's signups per attempt.
+    pub signups: usize,
 }
 
 fn now() -> String {
@@ -350,12 +354,94 @@ async fn tenantd_attempt(
             }
             heal_attempt(plan, docker, results, n, Contender::Tenantd, attempt, tenantd::engine::labels::TENANT).await?;
         }
+        summary.push_str(&http_attempt(plan, janitor, &mut tenantd, n, results).await?);
         anyhow::Ok(summary)
     }
     .await;
     let cleaned = tenantd.teardown(docker).await;
     let summary = outcome?;
     cleaned?;
+    Ok(summary)
+}
+
+/// Scenarios 5 (API under load) and 7 (signup to Ready) on a converged tenantd, if selected:
+/// both talk to its HTTP app. Returns the summary's addition.
+async fn http_attempt(
+    plan: &Plan,
+    janitor: &Janitor,
+    tenantd: &mut Tenantd,
+    n: usize,
+    results: &mut Results,
+) -> anyhow::Result<String> {
+    let api = plan.scenarios.contains(&Scenario::Api);
+    let signup = plan.scenarios.contains(&Scenario::Signup);
+    if !api && !signup {
+        return Ok(String::new());
+    }
+    if !tenantd.is_running() {
+        tenantd.start_controller(janitor).await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let base = tenantd.serve_http(janitor).await?;
+    let mut summary = String::new();
+    if api {
+        let names = tenantd.store().names().await.context("listing tenants")?;
+        let run = crate::api_load::measure(&base, tenantd.admin_token(), &names, plan.api_load)
+            .await
+            .context("the API under load")?;
+        let p99 = |s: &[f64]| crate::stats::percentile(s, 99.0);
+        let ms =
+            |s: Option<f64>| s.map_or_else(|| "n/a".into(), |s| format!("{:.1} ms", s * 1000.0));
+        summary.push_str(&format!(
+            ", API: {} requests at {:.0}/s, {} failed, PUT p99 {}, GET p99 {}, PUT returned → reconcile started p99 {} ({} timed)",
+            run.put.count() + run.get.count(),
+            run.requests_per_second(),
+            run.errors(),
+            ms(p99(&run.put.latencies)),
+            ms(p99(&run.get.latencies)),
+            ms(p99(&run.after_return)),
+            run.after_return.len(),
+        ));
+        for (scenario, samples) in [
+            (Scenario::Api, &run.put.latencies),
+            (Scenario::ApiGet, &run.get.latencies),
+            (Scenario::ApiReconcileStart, &run.after_return),
+        ] {
+            // Pushed as seconds, not through `record`: the reconcile-start p99 may be negative.
+            if let Some(p) = p99(samples) {
+                results
+                    .samples
+                    .entry((scenario, n, Contender::Tenantd))
+                    .or_default()
+                    .push(p);
+            }
+        }
+        results.api.entry(n).or_default().push(run);
+    }
+    if signup {
+        let timeout = plan.timeout.min(Duration::from_secs(120));
+        let mut took = Vec::new();
+        for subdomain in crate::signup::subdomains(tenantd.tenant_prefix(), plan.signups) {
+            let email = format!("{subdomain}@example.org");
+            let t = crate::signup::sign_up(&base, tenantd.store(), &email, &subdomain, timeout)
+                .await
+                .with_context(|| format!("signing up {subdomain} through the wizard"))?;
+            took.push(t.as_secs_f64());
+        }
+        if let Some(median) = crate::stats::Summary::of(&took).map(|s| s.median) {
+            results.record(
+                Scenario::Signup,
+                n,
+                Contender::Tenantd,
+                Duration::from_secs_f64(median),
+            );
+            summary.push_str(&format!(
+                ", signup to Ready median {median:.2} s of {}",
+                took.len()
+            ));
+        }
+        results.signups.entry(n).or_default().push(took);
+    }
     Ok(summary)
 }
 
