@@ -354,7 +354,7 @@ async fn tenantd_attempt(
             }
             heal_attempt(plan, docker, results, n, Contender::Tenantd, attempt, tenantd::engine::labels::TENANT).await?;
         }
-        summary.push_str(&http_attempt(plan, janitor, &mut tenantd, n, results).await?);
+        summary.push_str(&http_attempt(plan, docker, janitor, &mut tenantd, n, results).await?);
         anyhow::Ok(summary)
     }
     .await;
@@ -368,6 +368,7 @@ async fn tenantd_attempt(
 /// both talk to its HTTP app. Returns the summary's addition.
 async fn http_attempt(
     plan: &Plan,
+    docker: &Docker,
     janitor: &Janitor,
     tenantd: &mut Tenantd,
     n: usize,
@@ -426,6 +427,9 @@ async fn http_attempt(
             let t = crate::signup::sign_up(&base, tenantd.store(), &email, &subdomain, timeout)
                 .await
                 .with_context(|| format!("signing up {subdomain} through the wizard"))?;
+            let reference = format!("{}-0", tenantd.tenant_prefix());
+            crate::signup::check_alike(docker, &tenantd.config.instance, &subdomain, &reference)
+                .await?;
             took.push(t.as_secs_f64());
         }
         if let Some(median) = crate::stats::Summary::of(&took).map(|s| s.median) {

@@ -10,17 +10,22 @@
 //!   the other steps are not.
 //! - The wizard's tenant names no image, limits or health check: it gets the platform's
 //!   defaults, which the harness sets to the workload's (see `contenders::tenantd`), and the
-//!   image is on the engine, so nothing is pulled.
+//!   image is on the engine, so nothing is pulled. [`check_alike`] proves it on the engine:
+//!   its container's image, limits and health check equal those of a harness tenant.
 //!
 //! # Caveats
 //! - The wizard's tenant has no `GREETING` variable (the form has no environment), the only
 //!   difference from the other scenarios' tenants; it does not change what the engine does.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use bollard::Docker;
+use bollard::query_parameters::ListContainersOptions;
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
+use tenantd::engine::labels;
 use tenantd::resource::Phase;
 use tenantd::store::Store;
 
@@ -190,6 +195,69 @@ pub async fn sign_up(
         );
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// What makes two tenant containers run alike: the image and the limits and health check
+/// the engine was given.
+#[derive(Debug, PartialEq)]
+struct Runs {
+    image: Option<String>,
+    memory: Option<i64>,
+    nano_cpus: Option<i64>,
+    pids_limit: Option<i64>,
+    healthcheck: Option<bollard::models::HealthConfig>,
+}
+
+async fn runs_of(docker: &Docker, instance: &str, tenant: &str) -> anyhow::Result<Runs> {
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([(
+            "label".to_owned(),
+            vec![
+                format!("{}={instance}", labels::INSTANCE),
+                format!("{}={tenant}", labels::TENANT),
+            ],
+        )])),
+        ..Default::default()
+    };
+    let containers = docker
+        .list_containers(Some(options))
+        .await
+        .with_context(|| format!("listing the containers of tenant {tenant}"))?;
+    let id = containers
+        .first()
+        .and_then(|c| c.id.clone())
+        .with_context(|| format!("tenant {tenant} has no container"))?;
+    let inspected = docker
+        .inspect_container(&id, None)
+        .await
+        .with_context(|| format!("inspecting the container of tenant {tenant}"))?;
+    let config = inspected.config.unwrap_or_default();
+    let host = inspected.host_config.unwrap_or_default();
+    Ok(Runs {
+        image: config.image,
+        memory: host.memory,
+        nano_cpus: host.nano_cpus,
+        pids_limit: host.pids_limit,
+        healthcheck: config.healthcheck,
+    })
+}
+
+/// Fails unless the wizard's tenant `signed_up` runs the same image with the same limits and
+/// health check as the harness's own tenant `reference`, so that their times compare.
+pub async fn check_alike(
+    docker: &Docker,
+    instance: &str,
+    signed_up: &str,
+    reference: &str,
+) -> anyhow::Result<()> {
+    let wizard = runs_of(docker, instance, signed_up).await?;
+    let harness = runs_of(docker, instance, reference).await?;
+    anyhow::ensure!(
+        wizard == harness,
+        "the wizard's tenant {signed_up} does not run like {reference}: {wizard:?} vs {harness:?}"
+    );
+    Ok(())
 }
 
 /// The subdomains (and tenant names) of an attempt's signups: `<prefix>-w<i>`, unique per
