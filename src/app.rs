@@ -125,6 +125,39 @@ pub fn controller_config(config: &Config) -> ControllerConfig {
     }
 }
 
+/// The HTTP app `serve` listens with: `/healthz`, `/readyz` and `/metrics`, the API under
+/// `/api/v1`, and the web pages, sharing one `Accounts` (sessions, CSRF, rate limits). Part of
+/// startup: it gives the `web_admins` their role first (see [`bootstrap_admins`]).
+///
+/// `ready` is what `/readyz` reports (the controller's [`Controller::readiness`]); `shutdown`
+/// becoming true ends the open streams (watch, logs, signup progress) so the server can stop;
+/// `sync` is the specs folder sync's report, when one runs.
+///
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`: the login and signup
+/// rate limits key on the client's address.
+pub async fn http_app(
+    ctx: Arc<Context>,
+    config: &Config,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    sync: Option<Arc<crate::sync::SyncStatus>>,
+) -> anyhow::Result<axum::Router> {
+    let api_state =
+        crate::api::ApiState::new(ctx.clone(), &api_config(config), shutdown).with_sync(sync);
+    let shared_accounts = api_state.accounts.clone();
+    bootstrap_admins(&shared_accounts, config).await?;
+    let web = crate::web::router(
+        crate::web::WebState::new(config, shared_accounts.clone()),
+        api_state.clone(),
+    );
+    let api = crate::api::router(api_state, config.api_body_limit_bytes);
+    Ok(
+        crate::server::router(crate::server::ServerState { ctx, ready })
+            .merge(api)
+            .merge(web),
+    )
+}
+
 /// Runs the reconciler and the HTTP listener until `shutdown` completes.
 pub async fn serve(
     config: Config,
@@ -152,15 +185,14 @@ pub async fn serve(
             SyncConfig::new(dir.clone(), config.specs_prune, config.specs_rescan_period),
         )
     });
-    let api_state = crate::api::ApiState::new(ctx.clone(), &api_config(&config), stop_rx.clone())
-        .with_sync(syncer.as_ref().map(Syncer::status));
-    let shared_accounts = api_state.accounts.clone();
-    bootstrap_admins(&shared_accounts, &config).await?;
-    let web = crate::web::router(
-        crate::web::WebState::new(&config, shared_accounts.clone()),
-        api_state.clone(),
-    );
-    let api = crate::api::router(api_state, config.api_body_limit_bytes);
+    let app = http_app(
+        ctx.clone(),
+        &config,
+        ready,
+        stop_rx.clone(),
+        syncer.as_ref().map(Syncer::status),
+    )
+    .await?;
     let sync = syncer.map(|syncer| {
         let mut sync_stop = stop_rx.clone();
         tokio::spawn(syncer.run(async move {
@@ -174,9 +206,6 @@ pub async fn serve(
         let period = config.metrics_sample_period;
         async move { engine.run_stats_sampler(period, stop).await }
     });
-    let app = crate::server::router(crate::server::ServerState { ctx, ready })
-        .merge(api)
-        .merge(web);
     let http = tokio::spawn(async move {
         // Connection info gives the login rate limits the client's address.
         axum::serve(

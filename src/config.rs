@@ -212,7 +212,9 @@ impl Default for Config {
             tenant_connection_limit: 10,
             tenant_statement_timeout: Duration::from_secs(30),
             backup_dir: PathBuf::from("backups"),
-            concurrency: 8,
+            // Engine calls wait on runc and the network, not on our CPU: ./scripts/bench found
+            // 16 parallel creates about a quarter faster than 8 on 2 cores, 32 barely faster.
+            concurrency: 16,
             resync_period: Duration::from_secs(60),
             database_observe_period: Duration::from_secs(5),
             stop_grace_period: Duration::from_secs(10),

@@ -213,7 +213,7 @@ pub async fn remove_networks(docker: &Docker, prefix: &str) -> Result<()> {
             continue;
         };
         if name.starts_with(prefix) {
-            let _ = docker.remove_network(&id).await;
+            remove_network_by_id(docker, &id).await;
         }
     }
     Ok(())
@@ -239,10 +239,24 @@ pub async fn remove_network(docker: &Docker, name: &str) -> Result<()> {
         if let (Some(found), Some(id)) = (network.name, network.id)
             && found == name
         {
-            let _ = docker.remove_network(&id).await;
+            remove_network_by_id(docker, &id).await;
         }
     }
     Ok(())
+}
+
+/// Removes a network, waiting out "has active endpoints": a busy engine detaches the
+/// containers just removed a little later. Gives up quietly after about 20 s (the sweep
+/// at the end tries again).
+async fn remove_network_by_id(docker: &Docker, id: &str) {
+    for _ in 0..40 {
+        match docker.remove_network(id).await {
+            Err(e) if e.to_string().contains("active endpoints") => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            _ => return,
+        }
+    }
 }
 
 /// Runs `program` with `args` and returns its stdout; a failure carries its stderr.

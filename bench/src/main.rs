@@ -8,12 +8,15 @@
 //! - [`run`]: the loop over sizes, repetitions, contenders and scenarios.
 //! - [`change`]: change one tenant among N, time it, check nobody else was touched.
 //! - [`heal`]: remove k containers, time their replacements (self-healing).
+//! - [`api_load`]: the API under load, and PUT → reconcile start (tenantd's HTTP app).
+//! - [`signup`]: the web wizard's deploy request until the tenant is Ready.
 //! - [`docker`]: the shared health waiter, label-scoped removal, running the CLI tools.
 //! - [`cleanup`]: the janitor (start, end, Ctrl-C).
 //! - [`stats`], [`report`], [`machine`]: medians and spreads, the markdown, the machine.
 //!
 //! Run it through `./scripts/bench`, which provides Postgres, the image and docker-compose.
 
+mod api_load;
 mod change;
 mod cleanup;
 mod contenders;
@@ -22,6 +25,7 @@ mod heal;
 mod machine;
 mod report;
 mod run;
+mod signup;
 mod stats;
 mod workload;
 
@@ -72,7 +76,9 @@ Scenarios: converge (N tenants from empty to running and healthy; tenantd: Ready
 schemas and roles), noop (tenantd: one full resync pass, its Docker calls and database \
 statements, and CPU per idle hour; docker-compose: `up -d` with nothing changed), and heal \
 (`docker rm -f` of a fifth of the containers: tenantd and Swarm, until each runs healthy \
-again; Compose and the floor never heal).\n\n\
+again; Compose and the floor never heal); for tenantd only, also api (PUTs and GETs from 64 \
+connections to its HTTP API, p50/p99, and PUT returned → reconcile started) and signup (the \
+web wizard's deploy request until the tenant is Ready).\n\n\
 Everything it creates is labelled `tenantd-bench` or named `tenantd-bench-…` and removed at \
 the end, on failure and on Ctrl-C (also leftovers of an interrupted earlier run). The swarm \
 contender initialises a single-node swarm only if the engine is in none, and leaves it \
@@ -84,7 +90,8 @@ struct Args {
     /// and tenantd alone at 1000).
     #[arg(long, value_enum, default_value = "small")]
     size: Size,
-    /// Repetitions per contender and size [default: 1 for smoke, 3 otherwise].
+    /// Repetitions per contender and size, with every scenario at every size [default: 1 for
+    /// smoke, 2 for full, 3 otherwise; N of 500 and more once, converge and no-op only].
     #[arg(long)]
     runs: Option<usize>,
     /// Scenarios to run, comma-separated.
@@ -92,7 +99,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "converge,noop,change,heal"
+        default_value = "converge,noop,change,heal,api,signup"
     )]
     scenarios: Vec<Scenario>,
     /// Contenders to run, comma-separated.
@@ -109,8 +116,8 @@ struct Args {
     /// The tenant image (must exist on the engine; scripts/build-test-image builds it).
     #[arg(long, default_value = "tenantd-testapp:latest")]
     image: String,
-    /// Health check interval of every contender, or "auto": N/20 seconds (1 s to 60 s), so
-    /// that N containers' checks stay near 20 `docker exec`s a second. It dominates "healthy"
+    /// Health check interval of every contender, or "auto": N/5 seconds (1 s to 60 s), so
+    /// that N containers' checks stay near 5 `docker exec`s a second. It dominates "healthy"
     /// timings, since Docker 20.10 runs the first check one interval after start.
     #[arg(long, default_value = "auto", value_parser = parse_interval)]
     health_interval: Interval,
@@ -126,8 +133,8 @@ struct Args {
     /// fastest.
     #[arg(long, default_value = "auto")]
     floor_parallelism: String,
-    /// tenantd's reconcile concurrency.
-    #[arg(long, default_value_t = 8)]
+    /// tenantd's reconcile concurrency [default: tenantd's own default].
+    #[arg(long, default_value_t = tenantd::config::Config::default().concurrency)]
     tenantd_concurrency: usize,
     /// Longest wait for one attempt to converge.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
@@ -152,16 +159,21 @@ fn parse_interval(text: &str) -> Result<Interval, String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // The store's LISTEN task outlives a stopped controller by one retry and warns
-                // that the pool is closed at every teardown; that is noise here, not news.
-                .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new("warn,tenantd::store::watch=error")
-                }),
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let log_filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        // The store's LISTEN task outlives a stopped controller by one retry and warns
+        // that the pool is closed at every teardown; that is noise here, not news.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tenantd::store::watch=error"));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(log_filter),
         )
-        .with_writer(std::io::stderr)
+        // Scenario 5's reconcile-start timings, with their own filter: the log's stays.
+        .with(api_load::layer().with_filter(api_load::filter()))
         .init();
     let args = Args::parse();
     let floor_parallelism = match args.floor_parallelism.as_str() {
@@ -176,7 +188,16 @@ async fn main() -> anyhow::Result<()> {
     let smoke = args.size == Size::Smoke;
     let plan = run::Plan {
         sizes: args.size.tenants(),
-        runs: args.runs.unwrap_or(if smoke { 1 } else { 3 }).max(1),
+        runs: args
+            .runs
+            .unwrap_or(match args.size {
+                Size::Smoke => 1,
+                // Full's four sizes take about an hour on 2 cores even so.
+                Size::Full => 2,
+                Size::Small | Size::Medium => 3,
+            })
+            .max(1),
+        runs_asked: args.runs.is_some(),
         scenarios: args.scenarios.clone(),
         contenders: args.contenders.clone(),
         image: args.image.clone(),
@@ -192,6 +213,8 @@ async fn main() -> anyhow::Result<()> {
         tenantd_concurrency: args.tenantd_concurrency.max(1),
         timeout: args.timeout,
         cluster_url: args.database_url.clone(),
+        api_load: api_load::Load::for_smoke(smoke),
+        signups: if smoke { 1 } else { 3 },
         command: std::iter::once("./scripts/bench".to_owned())
             .chain(
                 std::env::args()

@@ -211,6 +211,9 @@ pub fn spawn_change_listener(store: Store) -> tokio::sync::watch::Receiver<u64> 
             };
             let mut listener = match listener.await {
                 Ok(listener) => listener,
+                // Nobody watches any more (the server stopped): stop rather than retry
+                // forever against a pool that may be closed.
+                Err(_) if tx.is_closed() => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "watch: cannot listen for changes; retrying");
                     tokio::time::sleep(delay).await;
@@ -221,12 +224,15 @@ pub fn spawn_change_listener(store: Store) -> tokio::sync::watch::Receiver<u64> 
             delay = Duration::from_millis(100);
             tx.send_modify(|n| *n += 1);
             loop {
-                match listener.try_recv().await {
-                    Ok(Some(_)) => tx.send_modify(|n| *n += 1),
-                    Ok(None) | Err(_) => break,
-                }
-                if tx.is_closed() {
-                    return;
+                tokio::select! {
+                    received = listener.try_recv() => match received {
+                        Ok(Some(_)) => tx.send_modify(|n| *n += 1),
+                        Ok(None) | Err(_) => break,
+                    },
+                    // The last watcher is gone (the server stopped): give the LISTEN
+                    // connection back now, so that closing the pool does not wait for the
+                    // next notification (which may never come).
+                    () = tx.closed() => return,
                 }
             }
         }

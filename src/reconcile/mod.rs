@@ -151,6 +151,8 @@ const MAX_ROUNDS: usize = 6;
 /// - The caller runs at most one reconcile per name at a time (the scheduler's job).
 /// - Safe to cancel between steps: every step is idempotent and every state re-planned.
 pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome> {
+    // A stable message: the benchmark harness times "write returned → reconcile started" by it.
+    tracing::debug!(tenant = %name, "reconcile started");
     let Some(tenant) = ctx.store.get(name).await? else {
         return reconcile_orphan(ctx, name).await;
     };

@@ -83,9 +83,21 @@ pub async fn leave_swarm(remove_gwbridge: bool) -> anyhow::Result<()> {
         .await
         .context("docker swarm leave --force")?;
     if remove_gwbridge {
-        run_tool("docker", ["network", "rm", "docker_gwbridge"])
-            .await
-            .context("removing docker_gwbridge, which swarm init created")?;
+        // The tasks' containers leave the bridge a little after `leave` returns (seen with
+        // 100 services): wait out "has active endpoints" for up to about 30 s.
+        let mut tries = 0;
+        loop {
+            match run_tool("docker", ["network", "rm", "docker_gwbridge"]).await {
+                Err(e) if tries < 60 && e.to_string().contains("active endpoints") => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                result => {
+                    result.context("removing docker_gwbridge, which swarm init created")?;
+                    break;
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! tenantd as a contender: the real library (`app::build_context`, `reconcile::Controller`)
 //! in this process, against a fresh database on the bench's Postgres and its own Docker
-//! network and instance label, the way `tenantd serve` wires it (minus the HTTP listener).
+//! network and instance label, the way `tenantd serve` wires it; the HTTP app
+//! (`app::http_app`: API, pages, health) is served on loopback when a scenario asks for it.
 //!
 //! # Guarantees
 //! - Each attempt gets its own database `tenantd_bench_<id>…`, instance and network, and
@@ -9,6 +10,8 @@
 //!   sweep finds them even when an attempt is interrupted.
 //! - The controller's task is registered with the [`Janitor`], which aborts it before a
 //!   sweep, so an interrupted run's controller cannot re-create what the sweep removes.
+//! - The HTTP listener, once started, is stopped by [`Tenantd::teardown`] before the pools
+//!   close, so nothing of the API outlives its attempt.
 //!
 //! # Caveats
 //! - Measuring in-process means the CPU of the idle measurement is this process's: the
@@ -23,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use futures::StreamExt;
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use tenantd::config::Config;
+use tenantd::config::{Config, DefaultResources};
 use tenantd::engine::EngineCallStats;
 use tenantd::reconcile::{Context, Controller, Outcome};
 use tenantd::resource::{self, ObjectMeta, Phase, Tenant, TenantSpec};
@@ -49,7 +52,18 @@ pub struct Tenantd {
     /// Tenant names start with it: unique per attempt, since container names are global.
     tenant_prefix: String,
     controller: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
+    /// The HTTP app on loopback, once [`Tenantd::serve_http`] started it.
+    http: Option<Http>,
     backup_dir: PathBuf,
+}
+
+/// The attempt's HTTP listener: `app::http_app` served on `127.0.0.1:<free port>`.
+struct Http {
+    /// `http://127.0.0.1:<port>`, no trailing slash.
+    base: String,
+    /// Sending `true` ends the open streams and stops the server gracefully.
+    stop: tokio::sync::watch::Sender<bool>,
+    handle: JoinHandle<std::io::Result<()>>,
 }
 
 /// What one full resync pass cost.
@@ -132,6 +146,27 @@ impl Tenantd {
         let url = url_with_database(cluster_url, &database);
         let backup_dir = std::env::temp_dir().join(attempt);
         let mut config = Config {
+            // The API's admin token for scenario 5 (the in-process app is reachable only on
+            // loopback, and only for the attempt's lifetime).
+            admin_tokens: vec![format!("bench-{}", uuid::Uuid::new_v4().simple())],
+            // Raised from 20 writes/s (burst 40) per caller: scenario 5 writes as one admin
+            // from 64 connections and measures latency, not the limiter's 429s.
+            api_write_rate: 1e9,
+            api_write_burst: 1e9,
+            // The wizard's tenants (scenario 7) name no image or limits: the defaults are the
+            // workload's, so they run what every other tenant runs.
+            default_resources: DefaultResources {
+                memory: format!("{}Mi", workload.memory_bytes >> 20)
+                    .parse()
+                    .context("the workload's memory as a quantity")?,
+                cpus: workload
+                    .cpus_decimal()
+                    .parse()
+                    .context("the workload's cpus as a quantity")?,
+                pids: workload.pids,
+            },
+            // The wizard's verification mails; removed with the backup folder at teardown.
+            mail_outbox_dir: backup_dir.join("mail"),
             database_url: Some(url.clone()),
             instance: attempt.to_owned(),
             network: attempt.to_owned(),
@@ -163,6 +198,7 @@ impl Tenantd {
             database,
             tenant_prefix: tenant_prefix.to_owned(),
             controller: None,
+            http: None,
             backup_dir,
         };
         tenantd.start_controller(janitor).await?;
@@ -195,6 +231,73 @@ impl Tenantd {
 
     pub fn is_running(&self) -> bool {
         self.controller.is_some()
+    }
+
+    /// The attempt's store (read-only use: scenarios poll tenants' status through it).
+    pub fn store(&self) -> &tenantd::store::Store {
+        &self.ctx.store
+    }
+
+    /// Tenant names of this attempt start with it (see [`Tenantd::converge`]).
+    pub fn tenant_prefix(&self) -> &str {
+        &self.tenant_prefix
+    }
+
+    /// The API's admin token (a bearer token, `Authorization: Bearer <token>`).
+    pub fn admin_token(&self) -> &str {
+        &self.config.admin_tokens[0]
+    }
+
+    /// Serves `app::http_app`, the real routes of `tenantd serve` (health and metrics, the API,
+    /// the pages), on a free loopback port in this runtime, once; returns its base URL.
+    pub async fn serve_http(&mut self, janitor: &Janitor) -> anyhow::Result<String> {
+        if let Some(http) = &self.http {
+            return Ok(http.base.clone());
+        }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        // `/readyz` says ready: the HTTP app is served only after the controller's first
+        // observation, and the scenarios do not ask it.
+        let ready = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let app =
+            tenantd::app::http_app(self.ctx.clone(), &self.config, ready, stopped.clone(), None)
+                .await
+                .context("building the HTTP app")?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("listening on 127.0.0.1")?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let mut until = stopped;
+        let handle = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = until.wait_for(|stop| *stop).await;
+            })
+            .await
+        });
+        janitor.register(handle.abort_handle());
+        self.http = Some(Http {
+            base: base.clone(),
+            stop,
+            handle,
+        });
+        Ok(base)
+    }
+
+    /// Stops the HTTP listener (open streams end, connections close), if it runs.
+    async fn stop_http(&mut self) -> anyhow::Result<()> {
+        if let Some(http) = self.http.take() {
+            let _ = http.stop.send(true);
+            match tokio::time::timeout(Duration::from_secs(10), http.handle).await {
+                Ok(joined) => joined
+                    .context("the HTTP task panicked")?
+                    .context("serving HTTP")?,
+                Err(_) => anyhow::bail!("the HTTP listener did not stop within 10 s"),
+            }
+        }
+        Ok(())
     }
 
     /// Stops the controller and waits for in-flight reconciles to finish.
@@ -399,6 +502,9 @@ impl Tenantd {
 
     /// Stops the controller and removes the attempt's containers, network, roles and database.
     pub async fn teardown(mut self, docker: &bollard::Docker) -> anyhow::Result<()> {
+        // First, so that no request writes while the rest goes away; the API's LISTEN
+        // connection goes back to the pool with the server's state.
+        let http = self.stop_http().await;
         self.stop_controller().await?;
         let label = format!("tenantd.instance={}", self.config.instance);
         crate::docker::remove_containers(docker, &label).await?;
@@ -407,7 +513,7 @@ impl Tenantd {
         self.ctx.store.pool().close().await;
         drop_database(&self.cluster_url, &self.database).await?;
         let _ = std::fs::remove_dir_all(&self.backup_dir);
-        Ok(())
+        http
     }
 }
 
