@@ -311,7 +311,9 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
         // The measurements are done; a swarm that would not leave is the operator's to see,
         // not a reason to lose the report.
         say(format!("swarm: leaving failed: {e:#}"));
-        results.notes.push(format!("Leaving the swarm failed at the end: {e:#}."));
+        results
+            .notes
+            .push(format!("Leaving the swarm failed at the end: {e:#}."));
     }
     // Limits and check timings are the same at every N; only the interval varies.
     let workload = Workload::new(&plan.image, Duration::from_secs(1));
