@@ -44,6 +44,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("`{program} {args}` did not finish within {waited:?}; killed it")]
+    Hung {
+        program: String,
+        args: String,
+        waited: Duration,
+    },
     #[error("`{program} {args}` failed ({status}): {stderr}")]
     Tool {
         program: String,
@@ -54,6 +60,9 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The longest one CLI call (`docker-compose up`, `docker service create`) may take.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How often the waiter lists containers.
 const POLL: Duration = Duration::from_millis(100);
@@ -266,11 +275,27 @@ where
     S: AsRef<OsStr>,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
-    let output = tokio::process::Command::new(program)
+    let joined = || {
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let running = tokio::process::Command::new(program)
         .args(&args)
         .stdin(std::process::Stdio::null())
-        .output()
+        // On timeout the future is dropped, and with it the child.
+        .kill_on_drop(true)
+        .output();
+    // docker-compose 1.29 was seen to deadlock in `up -d` of 100 services (all its threads
+    // waiting on a futex for 14 minutes): a tool that hangs fails the attempt, not the run.
+    let output = tokio::time::timeout(TOOL_TIMEOUT, running)
         .await
+        .map_err(|_| Error::Hung {
+            program: program.to_owned(),
+            args: joined(),
+            waited: TOOL_TIMEOUT,
+        })?
         .map_err(|source| Error::Spawn {
             program: program.to_owned(),
             source,
@@ -278,11 +303,7 @@ where
     if !output.status.success() {
         return Err(Error::Tool {
             program: program.to_owned(),
-            args: args
-                .iter()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join(" "),
+            args: joined(),
             status: output.status,
             stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         });
