@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bollard::Docker;
-use bollard::query_parameters::ListContainersOptions;
 use futures::StreamExt;
+
+use crate::docker;
 
 /// The value the changed tenant's `GREETING` gets (every other tenant keeps the workload's).
 pub const CHANGED_GREETING: &str = "changed";
@@ -44,16 +45,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// The containers labelled `run_label`, inspected for their start time.
     pub async fn take(docker: &Docker, run_label: &str, key_label: &str) -> anyhow::Result<Self> {
-        let options = ListContainersOptions {
-            all: true,
-            filters: Some(std::collections::HashMap::from([(
-                "label".to_owned(),
-                vec![run_label.to_owned()],
-            )])),
-            ..Default::default()
-        };
-        let listed = docker
-            .list_containers(Some(options))
+        let listed = docker::list_labelled(docker, run_label, true, &[])
             .await
             .context("listing containers")?;
         let keyed: Vec<(String, String)> = listed
@@ -106,19 +98,10 @@ pub async fn wait_replaced(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let options = ListContainersOptions {
-        filters: Some(std::collections::HashMap::from([
-            (
-                "label".to_owned(),
-                vec![run_label.to_owned(), format!("{key_label}={key}")],
-            ),
-            ("health".to_owned(), vec!["healthy".to_owned()]),
-        ])),
-        ..Default::default()
-    };
+    let key_filter = format!("{key_label}={key}");
+    let filters = [("label", key_filter.as_str()), ("health", "healthy")];
     loop {
-        let healthy = docker
-            .list_containers(Some(options.clone()))
+        let healthy = docker::list_labelled(docker, run_label, false, &filters)
             .await
             .context("listing containers")?;
         if healthy.iter().any(|c| c.id.as_deref() != Some(old_id)) {

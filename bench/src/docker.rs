@@ -99,9 +99,10 @@ pub async fn count_healthy(docker: &Docker, label: &str) -> Result<usize> {
     Ok(list_labelled(docker, label, false, &healthy).await?.len())
 }
 
-/// One `list_containers` call for `label` (`key=value` or `key`) and `extra` filters;
-/// `all` includes containers that are not running.
-async fn list_labelled(
+/// One `list_containers` call for `label` (`key=value` or `key`) and `extra` filters (a
+/// further `("label", …)` narrows by that label too); `all` includes containers that are not
+/// running.
+pub async fn list_labelled(
     docker: &Docker,
     label: &str,
     all: bool,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bollard::Docker;
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use bollard::query_parameters::RemoveContainerOptions;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
@@ -52,16 +52,7 @@ async fn list(
     run_label: &str,
     key_label: &str,
 ) -> anyhow::Result<HashMap<String, Vec<Seen>>> {
-    let options = ListContainersOptions {
-        all: true,
-        filters: Some(HashMap::from([(
-            "label".to_owned(),
-            vec![run_label.to_owned()],
-        )])),
-        ..Default::default()
-    };
-    let containers = docker
-        .list_containers(Some(options))
+    let containers = crate::docker::list_labelled(docker, run_label, true, &[])
         .await
         .context("listing containers")?;
     let mut by_key: HashMap<String, Vec<Seen>> = HashMap::new();
