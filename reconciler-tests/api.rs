@@ -551,6 +551,90 @@ async fn versions_become_visible_in_order_so_a_watcher_never_skips_one() {
     world.cleanup().await;
 }
 
+/// `Store::apply` is a compare-and-swap on `resourceVersion`, taken by one statement: writers
+/// that read, change and write back with the version they read (a client's read-modify-write)
+/// lose no update however they race, and writers that send no version all land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_writers_of_one_tenant_lose_no_update() {
+    const WRITERS: usize = 8;
+    const INCREMENTS: usize = 10;
+    let world = World::without_controller("wcas").await;
+    let name = world.name("shared");
+    let generation = world
+        .apply(&world.tenant("shared"))
+        .await
+        .metadata
+        .generation;
+
+    let counters = (0..WRITERS).map(|_| {
+        let (store, name) = (world.ctx.store.clone(), name.clone());
+        tokio::spawn(async move {
+            let mut conflicts = 0;
+            for _ in 0..INCREMENTS {
+                loop {
+                    let mut tenant = store.get(&name).await.unwrap().expect("the tenant exists");
+                    let count: usize = tenant
+                        .metadata
+                        .labels
+                        .get("count")
+                        .map_or(0, |c| c.parse().unwrap());
+                    tenant
+                        .metadata
+                        .labels
+                        .insert("count".into(), (count + 1).to_string());
+                    match store.apply(&tenant).await {
+                        Ok(_) => break,
+                        Err(tenantd::store::Error::Conflict { .. }) => conflicts += 1,
+                        Err(e) => panic!("a read-modify-write failed: {e}"),
+                    }
+                }
+            }
+            conflicts
+        })
+    });
+    let mut conflicts = 0;
+    for counter in counters {
+        conflicts += counter.await.unwrap();
+    }
+    let stored = world.get(&name).await.unwrap();
+    assert_eq!(
+        stored.metadata.labels.get("count").map(String::as_str),
+        Some((WRITERS * INCREMENTS).to_string().as_str()),
+        "every increment landed once ({conflicts} lost races were retried by their writers)"
+    );
+
+    let blind = (0..WRITERS).map(|writer| {
+        let (store, mut tenant) = (world.ctx.store.clone(), stored.clone());
+        tenant.metadata.resource_version = None;
+        tokio::spawn(async move {
+            for round in 0..INCREMENTS {
+                tenant
+                    .metadata
+                    .labels
+                    .insert("last".into(), format!("{writer}-{round}"));
+                store
+                    .apply(&tenant)
+                    .await
+                    .expect("a write without a version always lands");
+            }
+        })
+    });
+    for writer in blind {
+        writer.await.unwrap();
+    }
+    let last = world.get(&name).await.unwrap();
+    let final_label = last.metadata.labels.get("last").expect("some writer won");
+    assert!(
+        final_label.ends_with(&format!("-{}", INCREMENTS - 1)),
+        "the tenant holds some writer's last write, not {final_label}"
+    );
+    assert_eq!(
+        last.metadata.generation, generation,
+        "label writes leave the generation alone"
+    );
+    world.cleanup().await;
+}
+
 /// Reads SSE chunks into `seen` until `done` holds, failing after 10 s with `what`.
 async fn read_stream_until(
     response: &mut reqwest::Response,

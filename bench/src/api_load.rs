@@ -118,6 +118,8 @@ pub struct ApiRun {
     pub after_return: Vec<f64>,
     /// The same PUTs: seconds from sending the PUT to the reconcile start.
     pub after_send: Vec<f64>,
+    /// The same PUTs' latencies, one request at a time: the service time without queueing.
+    pub alone: Vec<f64>,
     /// Sequential PUTs whose reconcile did not start within the wait, or that failed.
     pub missed: usize,
 }
@@ -208,6 +210,7 @@ pub async fn measure(
     starts.arm();
     let mut after_return = Vec::new();
     let mut after_send = Vec::new();
+    let mut alone = Vec::new();
     let mut missed = 0;
     for i in 0..load.sequential {
         let manifest = &manifests[i % manifests.len()];
@@ -216,6 +219,7 @@ pub async fn measure(
         let returned = Instant::now();
         let started = match outcome {
             Ok(_) => {
+                alone.push(returned.duration_since(sent).as_secs_f64());
                 starts
                     .first_after(&manifest.metadata.name, sent, Duration::from_secs(5))
                     .await
@@ -240,6 +244,7 @@ pub async fn measure(
         wall,
         after_return,
         after_send,
+        alone,
         missed,
     })
 }

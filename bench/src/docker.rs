@@ -5,6 +5,8 @@
 //! # Guarantees
 //! - The waiter is the same for every contender: one `list_containers` call per poll, filtered
 //!   by a label and by `health=healthy`, so waiting costs every contender the same.
+//! - [`StartWatch`] times "all started" from the event stream, the same for every contender
+//!   and without polling.
 //! - Removal only ever targets containers carrying a given label and networks whose name
 //!   starts with [`crate::workload::NAME_PREFIX`].
 
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::models::ContainerSummary;
 use bollard::query_parameters::{
-    ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
+    EventsOptions, ListContainersOptions, ListNetworksOptions, RemoveContainerOptions,
 };
 use futures::StreamExt;
 
@@ -120,6 +122,60 @@ pub async fn list_labelled(
             what: "containers",
             source,
         })
+}
+
+/// Times, from Docker's event stream, when `wanted` distinct containers labelled `label` have
+/// started: converge's "all running", apart from the wait for the first health check (Docker
+/// 20.10 runs it one interval after the start, and the interval grows with N). Events cost no
+/// polling, so watching changes nothing for the contender being watched.
+pub struct StartWatch {
+    task: tokio::task::JoinHandle<Option<Duration>>,
+}
+
+impl StartWatch {
+    /// Starts watching; call it right before the contender's first write. Events from the
+    /// current second on are replayed (`since`), so a start that beats the subscription counts.
+    pub fn start(docker: &Docker, label: &str, wanted: usize) -> StartWatch {
+        let started = Instant::now();
+        let since = chrono::Utc::now().timestamp();
+        let options = EventsOptions {
+            since: Some(since.to_string()),
+            filters: Some(HashMap::from([
+                ("type".to_owned(), vec!["container".to_owned()]),
+                ("event".to_owned(), vec!["start".to_owned()]),
+                ("label".to_owned(), vec![label.to_owned()]),
+            ])),
+            ..Default::default()
+        };
+        let docker = docker.clone();
+        let task = tokio::spawn(async move {
+            let mut events = docker.events(Some(options));
+            let mut seen = std::collections::HashSet::new();
+            while let Some(Ok(event)) = events.next().await {
+                if let Some(id) = event.actor.and_then(|a| a.id) {
+                    seen.insert(id);
+                }
+                if seen.len() >= wanted {
+                    return Some(started.elapsed());
+                }
+            }
+            None
+        });
+        StartWatch { task }
+    }
+
+    /// When the `wanted`th container started, or `None` if that was not seen within a second
+    /// of the caller's converge finishing (the stream broke, or fewer started).
+    pub async fn finish(self) -> Option<Duration> {
+        let abort = self.task.abort_handle();
+        match tokio::time::timeout(Duration::from_secs(1), self.task).await {
+            Ok(Ok(took)) => took,
+            _ => {
+                abort.abort();
+                None
+            }
+        }
+    }
 }
 
 /// Polls until at least `wanted` containers labelled `label` run and are healthy.
@@ -275,6 +331,19 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run_tool_with_env(program, args, &[]).await
+}
+
+/// [`run_tool`] with `env` added to the harness's environment.
+pub async fn run_tool_with_env<I, S>(
+    program: &str,
+    args: I,
+    env: &[(&str, String)],
+) -> Result<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
     let joined = || {
         args.iter()
@@ -284,12 +353,14 @@ where
     };
     let running = tokio::process::Command::new(program)
         .args(&args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::null())
         // On timeout the future is dropped, and with it the child.
         .kill_on_drop(true)
         .output();
-    // docker-compose 1.29 was seen to deadlock in `up -d` of 100 services (all its threads
-    // waiting on a futex for 14 minutes): a tool that hangs fails the attempt, not the run.
+    // docker-compose 1.29 deadlocked in `up -d` of 100 services (all its threads waiting on
+    // a futex for 14 minutes; see compose::parallel_limit): a tool that hangs fails the
+    // attempt, not the run.
     let output = tokio::time::timeout(TOOL_TIMEOUT, running)
         .await
         .map_err(|_| Error::Hung {

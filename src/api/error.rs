@@ -151,6 +151,10 @@ impl From<store::Error> for ApiError {
                     .with_field("metadata.source")
             }
             store::Error::NotFound { name } => ApiError::not_found(name),
+            // Retryable: the same request may well succeed a moment later.
+            store::Error::Contended { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "Conflict", error.to_string())
+            }
             _ => ApiError::internal(error),
         }
     }

@@ -344,7 +344,11 @@ async fn write(
     if query.dry_run {
         return dry_run(state, tenant, existing, &options).await;
     }
-    let (outcome, stored) = state.ctx.store.apply_with(&tenant, &options).await?;
+    let (outcome, stored) = state
+        .ctx
+        .store
+        .apply_over(&tenant, &options, existing)
+        .await?;
     let status = match outcome {
         ApplyOutcome::Created => StatusCode::CREATED,
         _ => StatusCode::OK,

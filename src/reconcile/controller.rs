@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::scheduler::{Backoff, Scheduler};
-use super::{Context, Outcome, reconcile};
+use super::{Context, Outcome, Snapshot, reconcile_from};
 use crate::engine::EngineEvent;
 use crate::store::{EventOutcome, WatchEvent, watch_tenants};
 
@@ -89,6 +89,9 @@ impl Controller {
         let _ = triggers.send(Trigger::All);
 
         let mut scheduler = Scheduler::default();
+        // The last resync's read of the store, entry by entry handed to the reconciles it
+        // scheduled, unless a trigger for that tenant came first.
+        let mut snapshot = Snapshot::default();
         let mut backoff = Backoff::new(self.config.backoff_base, self.config.backoff_max);
         let mut workers: JoinSet<(String, Result<Outcome, super::Error>, Duration)> =
             JoinSet::new();
@@ -101,9 +104,13 @@ impl Controller {
                 _ = &mut shutdown => break,
                 Some(trigger) = trigger_rx.recv() => {
                     match trigger {
-                        Trigger::One(name) => scheduler.schedule(&name, Duration::ZERO),
-                        Trigger::All => match all_names(&ctx).await {
-                            Ok(names) => {
+                        Trigger::One(name) => {
+                                snapshot.forget(&name);
+                                scheduler.schedule(&name, Duration::ZERO);
+                            }
+                        Trigger::All => match resync_read(&ctx).await {
+                            Ok((read, names)) => {
+                                snapshot = read;
                                 for name in names {
                                     scheduler.schedule(&name, Duration::ZERO);
                                 }
@@ -136,10 +143,11 @@ impl Controller {
                 }
                 Some(name) = scheduler.next_due(), if can_start => {
                     let ctx = ctx.clone();
+                    let prefetched = snapshot.take(&name);
                     workers.spawn(async move {
                         let started = Instant::now();
                         // A bug in one reconcile must not take the controller down with it.
-                        let result = AssertUnwindSafe(reconcile(&ctx, &name))
+                        let result = AssertUnwindSafe(reconcile_from(&ctx, &name, prefetched))
                             .catch_unwind()
                             .await
                             .unwrap_or_else(|panic| {
@@ -170,12 +178,15 @@ impl Controller {
     }
 }
 
-async fn all_names(ctx: &Context) -> anyhow::Result<Vec<String>> {
-    let mut names = ctx.store.names().await?;
+/// A resync's read: every tenant, and the names to reconcile (the tenants, and names that
+/// only have containers, which are orphans).
+async fn resync_read(ctx: &Context) -> anyhow::Result<(Snapshot, Vec<String>)> {
+    let snapshot = Snapshot::load(&ctx.store).await?;
+    let mut names = snapshot.names();
     names.extend(ctx.engine.tenants_with_containers());
     names.sort();
     names.dedup();
-    Ok(names)
+    Ok((snapshot, names))
 }
 
 async fn watch_store(ctx: Arc<Context>, triggers: mpsc::UnboundedSender<Trigger>) {

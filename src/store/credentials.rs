@@ -1,5 +1,7 @@
 //! Tenant database credentials: generated once, kept so DATABASE_URL survives recreation.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 
 use super::{Result, Store};
@@ -30,6 +32,24 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// Every tenant's credentials by uid: one query, whatever the count (a resync pass's read).
+    pub async fn all_credentials(&self) -> Result<HashMap<String, Credentials>> {
+        let rows = sqlx::query("SELECT uid, password, verifier FROM tenant_credentials")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("uid")?,
+                    Credentials {
+                        password: r.try_get("password")?,
+                        verifier: r.try_get("verifier")?,
+                    },
+                ))
+            })
+            .collect()
     }
 
     /// Stores `candidate` unless the tenant already has credentials, and returns the ones in

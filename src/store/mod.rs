@@ -10,8 +10,13 @@
 //! - Every change of a tenant row raises `NOTIFY tenantd_tenants, '<name>'` (a trigger).
 //! - resourceVersions become visible in the order they are handed out (migration 0006), so a
 //!   watcher that has seen version N has seen, or will never need, every version below N.
-//!   Transactions that lock a tenant row before writing take the version lock first
-//!   ([`lock_resource_versions`]): one lock order everywhere, so they cannot deadlock.
+//!   Writers take their version before they lock a tenant row: single statements do so by
+//!   themselves, and the one transaction that locks a row first (finalize's delete) takes the
+//!   version lock at its start ([`lock_resource_versions`]). One lock order, so no deadlock;
+//!   and the version lock is held for one statement, not for a read-decide-write.
+//! - [`Store::apply`] is a compare-and-swap on `resourceVersion`: a writer that raced another
+//!   decides again on the winner's row, so no update is lost and none is applied to a row the
+//!   writer did not see.
 //!
 //! # Assumptions
 //! - Callers validated the resource ([`crate::resource::validate`]); the store checks only
@@ -69,6 +74,10 @@ pub enum Error {
         sent: String,
         current: String,
     },
+    #[error(
+        "tenant {name} kept changing while this write was applied ({attempts} attempts lost the race to other writers); try again"
+    )]
+    Contended { name: String, attempts: usize },
     #[error("resourceVersion must not be set when creating tenant {name}")]
     VersionOnCreate { name: String },
     #[error("subdomain {subdomain} is already taken by another tenant")]
@@ -173,47 +182,91 @@ impl Store {
         tenant: &Tenant,
         options: &ApplyOptions,
     ) -> Result<(ApplyOutcome, Tenant)> {
+        let current = self.get(&tenant.metadata.name).await?;
+        self.apply_over(tenant, options, current).await
+    }
+
+    /// [`Store::apply_with`], deciding first on `read`: the stored tenant as the caller just
+    /// read it (the API reads it anyway to check who may write). Saves a query; a read that is
+    /// stale by then costs one more round, never a wrong write.
+    pub async fn apply_over(
+        &self,
+        tenant: &Tenant,
+        options: &ApplyOptions,
+        read: Option<Tenant>,
+    ) -> Result<(ApplyOutcome, Tenant)> {
         let name = &tenant.metadata.name;
         let spec_json = serde_json::to_value(&tenant.spec).expect("a TenantSpec always serializes");
         let labels_json =
             serde_json::to_value(&tenant.metadata.labels).expect("labels always serialize");
         let subdomain = tenant.spec.subdomain_or(name).to_owned();
-        let mut tx = self.pool.begin().await?;
-        lock_resource_versions(&mut tx).await?;
-        let current = fetch_for_update(&mut tx, name).await?;
-        let outcome = decide_apply(current.as_ref(), tenant, options)?;
-        match (&current, outcome) {
-            (None, _) => insert(&mut tx, tenant, options.source.as_deref()).await?,
-            (Some(_), ApplyOutcome::Unchanged) => {}
-            (Some(current), _) => {
-                let meta = &current.metadata;
-                let spec_changed = current.spec != tenant.spec;
-                let owner = tenant.metadata.owner.clone().or(meta.owner.clone());
-                // A forced write by another source takes the tenant over (and frees it from its file).
-                let source = options.source.clone();
-                sqlx::query(
-                    "UPDATE tenants SET spec = $2, labels = $3, owner = $4, subdomain = $5, \
-                     generation = generation + $6, source = $7, \
-                     resource_version = tenantd_next_resource_version() WHERE name = $1",
-                )
-                .bind(name)
-                .bind(&spec_json)
-                .bind(&labels_json)
-                .bind(&owner)
-                .bind(&subdomain)
-                .bind(i64::from(spec_changed))
-                .bind(&source)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| map_unique(e, &subdomain))?;
+        // Optimistic, like an API server's compare-and-swap: read, decide, then write only if
+        // the row is still the one read. No transaction holds the version lock while it reads
+        // and decides, so concurrent writers of different tenants serialize only for the one
+        // statement that takes a version. A writer that loses the race decides again on the
+        // row the winner left.
+        let mut read = Some(read);
+        for _ in 0..APPLY_ATTEMPTS {
+            let current = match read.take() {
+                Some(read) => read,
+                None => self.get(name).await?,
+            };
+            let outcome = decide_apply(current.as_ref(), tenant, options)?;
+            let written = match &current {
+                None => match insert(&self.pool, tenant, options.source.as_deref()).await {
+                    Ok(()) => true,
+                    // Created by someone else since the read: decide again, as an update.
+                    Err(Error::NameTaken { .. }) => false,
+                    Err(e) => return Err(e),
+                },
+                Some(current) if outcome == ApplyOutcome::Unchanged => {
+                    return Ok((outcome, current.clone()));
+                }
+                Some(current) => {
+                    let meta = &current.metadata;
+                    let read_version: i64 = meta
+                        .resource_version
+                        .as_deref()
+                        .and_then(|v| v.parse().ok())
+                        .expect("a stored tenant's resourceVersion is its bigint");
+                    let spec_changed = current.spec != tenant.spec;
+                    let owner = tenant.metadata.owner.clone().or(meta.owner.clone());
+                    // A forced write by another source takes the tenant over (and frees it from its file).
+                    let source = options.source.clone();
+                    // One statement: it takes its version before it locks the row, as every
+                    // single-statement writer does (see lock_resource_versions).
+                    let result = sqlx::query(
+                        "UPDATE tenants SET spec = $2, labels = $3, owner = $4, subdomain = $5, \
+                         generation = generation + $6, source = $7, \
+                         resource_version = tenantd_next_resource_version() \
+                         WHERE name = $1 AND resource_version = $8",
+                    )
+                    .bind(name)
+                    .bind(&spec_json)
+                    .bind(&labels_json)
+                    .bind(&owner)
+                    .bind(&subdomain)
+                    .bind(i64::from(spec_changed))
+                    .bind(&source)
+                    .bind(read_version)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| map_unique(e, &subdomain))?;
+                    result.rows_affected() == 1
+                }
+            };
+            if written {
+                let stored = self
+                    .get(name)
+                    .await?
+                    .ok_or_else(|| Error::NotFound { name: name.clone() })?;
+                return Ok((outcome, stored));
             }
         }
-        tx.commit().await?;
-        let stored = self
-            .get(name)
-            .await?
-            .ok_or_else(|| Error::NotFound { name: name.clone() })?;
-        Ok((outcome, stored))
+        Err(Error::Contended {
+            name: name.clone(),
+            attempts: APPLY_ATTEMPTS,
+        })
     }
 
     /// Creates the tenant, and only creates: an existing tenant of that name is
@@ -225,7 +278,7 @@ impl Store {
             return Err(Error::VersionOnCreate { name: name.clone() });
         }
         let mut tx = self.pool.begin().await?;
-        insert(&mut tx, tenant, None).await?;
+        insert(&mut *tx, tenant, None).await?;
         tx.commit().await?;
         self.get(name)
             .await?
@@ -392,6 +445,11 @@ pub fn decide_apply(
     })
 }
 
+/// How often [`Store::apply_with`] decides again after losing a race for the row before it
+/// gives up with [`Error::Contended`]. Every lost race is another writer's won one, so this
+/// bounds only a tenant written by dozens of writers at the same instant.
+const APPLY_ATTEMPTS: usize = 64;
+
 /// Takes the lock that `tenantd_next_resource_version()` holds until commit (migration 0006).
 ///
 /// A transaction that locks a tenant row and then takes a version must take this first:
@@ -405,20 +463,9 @@ async fn lock_resource_versions(tx: &mut Transaction<'_, Postgres>) -> Result<()
     Ok(())
 }
 
-async fn fetch_for_update(
-    tx: &mut Transaction<'_, Postgres>,
-    name: &str,
-) -> Result<Option<Tenant>> {
-    let row = sqlx::query(select_tenants!("WHERE t.name = $1 FOR UPDATE OF t"))
-        .bind(name)
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(|r| tenant_from_row(&r)).transpose()
-}
-
 /// Inserts a new tenant row (fresh uid, generation 1, the finalizer).
 async fn insert(
-    tx: &mut Transaction<'_, Postgres>,
+    executor: impl sqlx::PgExecutor<'_>,
     tenant: &Tenant,
     source: Option<&str>,
 ) -> Result<()> {
@@ -440,7 +487,7 @@ async fn insert(
     .bind(&tenant.metadata.owner)
     .bind(vec![FINALIZER.to_owned()])
     .bind(source)
-    .execute(&mut **tx)
+    .execute(executor)
     .await
     .map_err(|e| map_insert_error(e, name, &subdomain))?;
     Ok(())

@@ -69,6 +69,18 @@ pub fn compose_file(workload: &Workload, attempt: &str, n: usize, changed: Optio
     })
 }
 
+/// `COMPOSE_PARALLEL_LIMIT` for `n` services: enough that Compose v1 cannot deadlock.
+///
+/// Compose 1.29 runs each service's convergence as a task that holds a slot of one global
+/// semaphore (64 by default) and, inside it, runs the container's create and start as another
+/// task that needs a slot of the same semaphore. With more than 64 services, 64 outer tasks
+/// take every slot and wait for inner ones that never get one: `up -d` hangs forever
+/// (docker/compose#5864, #7486, #8161; seen here at N=100). Two slots per service, and the
+/// default where that is fewer, keeps Compose as parallel as it is by default and lets it finish.
+pub fn parallel_limit(n: usize) -> usize {
+    (2 * n + 1).max(64)
+}
+
 impl Project {
     /// Writes the compose file to a fresh directory under the system's temporary directory.
     /// JSON is valid YAML, so serde_json writes it without a YAML emitter.
@@ -113,7 +125,8 @@ impl Project {
             "--no-ansi".as_ref(),
         ];
         all.extend(args.iter().map(std::ffi::OsStr::new));
-        Ok(docker::run_tool("docker-compose", all).await?)
+        let limit = [("COMPOSE_PARALLEL_LIMIT", parallel_limit(self.n).to_string())];
+        Ok(docker::run_tool_with_env("docker-compose", all, &limit).await?)
     }
 
     /// `up -d`, then waits until all `n` services' containers run and are healthy.
@@ -170,5 +183,12 @@ mod tests {
             file["networks"]["default"]["name"],
             "tenantd-bench-x-compose-3-1"
         );
+    }
+
+    #[test]
+    fn compose_gets_two_parallel_slots_per_service_and_never_fewer_than_its_default() {
+        assert_eq!(parallel_limit(10), 64);
+        assert_eq!(parallel_limit(100), 201);
+        assert_eq!(parallel_limit(500), 1001);
     }
 }
