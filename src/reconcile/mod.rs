@@ -145,6 +145,14 @@ pub enum Outcome {
     Finalized,
 }
 
+/// When a converging tenant is looked at again if nothing else triggers it first. What it waits
+/// for (a container start, its first health check) arrives as a Docker event, which triggers
+/// the next reconcile at once (the engine cache is refreshed before); this is only the fallback
+/// for a lost event. Shorter costs real work at scale: N tenants waiting for their first health
+/// check are reconciled N/period times a second (at 2 s and 1000 tenants, 500 a second, each
+/// two store reads, competing with the creates).
+const CONVERGING_FALLBACK: Duration = Duration::from_secs(10);
+
 /// How many plan-execute rounds one reconcile may take before handing back to the scheduler.
 const MAX_ROUNDS: usize = 6;
 
@@ -240,7 +248,7 @@ pub async fn reconcile_from(
         (Some(f), _) => Outcome::Failed(f),
         (None, Phase::Ready | Phase::Stopped) => Outcome::Done,
         (None, Phase::Degraded) => Outcome::RequeueAfter(Duration::from_secs(10)),
-        (None, _) => Outcome::RequeueAfter(Duration::from_secs(2)),
+        (None, _) => Outcome::RequeueAfter(CONVERGING_FALLBACK),
     })
 }
 

@@ -16,7 +16,8 @@
 //!   and the version lock is held for one statement, not for a read-decide-write.
 //! - [`Store::apply`] is a compare-and-swap on `resourceVersion`: a writer that raced another
 //!   decides again on the winner's row, so no update is lost and none is applied to a row the
-//!   writer did not see.
+//!   writer did not see. After one lost race it queues on a per-tenant lock instead of racing
+//!   again ([`lock_tenant_writes`]).
 //!
 //! # Assumptions
 //! - Callers validated the resource ([`crate::resource::validate`]); the store checks only
@@ -196,77 +197,43 @@ impl Store {
         read: Option<Tenant>,
     ) -> Result<(ApplyOutcome, Tenant)> {
         let name = &tenant.metadata.name;
-        let spec_json = serde_json::to_value(&tenant.spec).expect("a TenantSpec always serializes");
-        let labels_json =
-            serde_json::to_value(&tenant.metadata.labels).expect("labels always serialize");
-        let subdomain = tenant.spec.subdomain_or(name).to_owned();
-        // Optimistic, like an API server's compare-and-swap: read, decide, then write only if
-        // the row is still the one read. No transaction holds the version lock while it reads
-        // and decides, so concurrent writers of different tenants serialize only for the one
-        // statement that takes a version. A writer that loses the race decides again on the
-        // row the winner left.
-        let mut read = Some(read);
-        for _ in 0..APPLY_ATTEMPTS {
-            let current = match read.take() {
-                Some(read) => read,
-                None => self.get(name).await?,
-            };
-            let outcome = decide_apply(current.as_ref(), tenant, options)?;
-            let written = match &current {
-                None => match insert(&self.pool, tenant, options.source.as_deref()).await {
-                    Ok(()) => true,
-                    // Created by someone else since the read: decide again, as an update.
-                    Err(Error::NameTaken { .. }) => false,
-                    Err(e) => return Err(e),
-                },
-                Some(current) if outcome == ApplyOutcome::Unchanged => {
-                    return Ok((outcome, current.clone()));
-                }
-                Some(current) => {
-                    let meta = &current.metadata;
-                    let read_version: i64 = meta
-                        .resource_version
-                        .as_deref()
-                        .and_then(|v| v.parse().ok())
-                        .expect("a stored tenant's resourceVersion is its bigint");
-                    let spec_changed = current.spec != tenant.spec;
-                    let owner = tenant.metadata.owner.clone().or(meta.owner.clone());
-                    // A forced write by another source takes the tenant over (and frees it from its file).
-                    let source = options.source.clone();
-                    // One statement: it takes its version before it locks the row, as every
-                    // single-statement writer does (see lock_resource_versions).
-                    let result = sqlx::query(
-                        "UPDATE tenants SET spec = $2, labels = $3, owner = $4, subdomain = $5, \
-                         generation = generation + $6, source = $7, \
-                         resource_version = tenantd_next_resource_version() \
-                         WHERE name = $1 AND resource_version = $8",
-                    )
-                    .bind(name)
-                    .bind(&spec_json)
-                    .bind(&labels_json)
-                    .bind(&owner)
-                    .bind(&subdomain)
-                    .bind(i64::from(spec_changed))
-                    .bind(&source)
-                    .bind(read_version)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| map_unique(e, &subdomain))?;
-                    result.rows_affected() == 1
-                }
-            };
-            if written {
+        // First optimistically, like an API server's compare-and-swap: decide on the read,
+        // then write only if the row is still the one read. No transaction holds the version
+        // lock while it reads and decides, so writers of different tenants serialize only for
+        // the one statement that takes a version.
+        let mut outcome = compare_and_write(&self.pool, tenant, options, read.as_ref()).await?;
+        // Lost the race: queue behind the other writers of this tenant (a per-tenant lock)
+        // rather than race them again, which under contention would cost every writer one
+        // round per rival. Only writers that do not take that lock (a delete mark, finalize)
+        // can still change the row between the read and the write here.
+        let mut attempts = 1;
+        while outcome.is_none() && attempts < APPLY_ATTEMPTS {
+            attempts += 1;
+            let mut tx = self.pool.begin().await?;
+            lock_tenant_writes(&mut tx, name).await?;
+            let current = sqlx::query(select_tenants!("WHERE t.name = $1"))
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| tenant_from_row(&r))
+                .transpose()?;
+            outcome = compare_and_write(&mut *tx, tenant, options, current.as_ref()).await?;
+            tx.commit().await?;
+        }
+        match outcome {
+            Some(Decided::Unchanged(current)) => Ok((ApplyOutcome::Unchanged, current)),
+            Some(Decided::Written(outcome)) => {
                 let stored = self
                     .get(name)
                     .await?
                     .ok_or_else(|| Error::NotFound { name: name.clone() })?;
-                return Ok((outcome, stored));
+                Ok((outcome, stored))
             }
+            None => Err(Error::Contended {
+                name: name.clone(),
+                attempts,
+            }),
         }
-        Err(Error::Contended {
-            name: name.clone(),
-            attempts: APPLY_ATTEMPTS,
-        })
     }
 
     /// Creates the tenant, and only creates: an existing tenant of that name is
@@ -445,10 +412,93 @@ pub fn decide_apply(
     })
 }
 
-/// How often [`Store::apply_with`] decides again after losing a race for the row before it
-/// gives up with [`Error::Contended`]. Every lost race is another writer's won one, so this
-/// bounds only a tenant written by dozens of writers at the same instant.
-const APPLY_ATTEMPTS: usize = 64;
+/// How often [`Store::apply_with`] decides before it gives up with [`Error::Contended`]. After
+/// the first, applies of one tenant queue on a lock, so only writers that bypass it (a delete
+/// mark) can make an attempt lose: a bound that a live system does not reach.
+const APPLY_ATTEMPTS: usize = 16;
+
+/// What [`compare_and_write`] did.
+enum Decided {
+    /// Nothing to write: the stored tenant as read.
+    Unchanged(Tenant),
+    /// Written (created or configured).
+    Written(ApplyOutcome),
+}
+
+/// Decides `tenant` over `current` (the stored row as read) and writes it in one statement
+/// that matches only while the row is still the one read (its resourceVersion) or, for a
+/// create, while there is no row. `None`: another writer got there first.
+async fn compare_and_write(
+    executor: impl sqlx::PgExecutor<'_>,
+    tenant: &Tenant,
+    options: &ApplyOptions,
+    current: Option<&Tenant>,
+) -> Result<Option<Decided>> {
+    let outcome = decide_apply(current, tenant, options)?;
+    let Some(current) = current else {
+        return match insert(executor, tenant, options.source.as_deref()).await {
+            Ok(()) => Ok(Some(Decided::Written(outcome))),
+            // Created by someone else since the read: decide again, as an update.
+            Err(Error::NameTaken { .. }) => Ok(None),
+            Err(e) => Err(e),
+        };
+    };
+    if outcome == ApplyOutcome::Unchanged {
+        return Ok(Some(Decided::Unchanged(current.clone())));
+    }
+    let name = &tenant.metadata.name;
+    let meta = &current.metadata;
+    let read_version: i64 = meta
+        .resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .expect("a stored tenant's resourceVersion is its bigint");
+    let spec_json = serde_json::to_value(&tenant.spec).expect("a TenantSpec always serializes");
+    let labels_json =
+        serde_json::to_value(&tenant.metadata.labels).expect("labels always serialize");
+    let subdomain = tenant.spec.subdomain_or(name).to_owned();
+    let owner = tenant.metadata.owner.clone().or(meta.owner.clone());
+    // A forced write by another source takes the tenant over (and frees it from its file).
+    let source = options.source.clone();
+    // It takes its version before it locks the row, as every single-statement writer does
+    // (see lock_resource_versions).
+    let result = sqlx::query(
+        "UPDATE tenants SET spec = $2, labels = $3, owner = $4, subdomain = $5, \
+         generation = generation + $6, source = $7, \
+         resource_version = tenantd_next_resource_version() \
+         WHERE name = $1 AND resource_version = $8",
+    )
+    .bind(name)
+    .bind(&spec_json)
+    .bind(&labels_json)
+    .bind(&owner)
+    .bind(&subdomain)
+    .bind(i64::from(current.spec != tenant.spec))
+    .bind(&source)
+    .bind(read_version)
+    .execute(executor)
+    .await
+    .map_err(|e| map_unique(e, &subdomain))?;
+    Ok((result.rows_affected() == 1).then_some(Decided::Written(outcome)))
+}
+
+/// Serializes the applies of one tenant (a transaction-level advisory lock on the name's
+/// hash, in the two-key space, which does not overlap the version lock's one-key space).
+///
+/// Lock order: this lock, then the version lock (the UPDATE takes it), then the row. Nobody
+/// takes this lock while holding the version lock, so it adds no cycle. Two names with one
+/// hash merely queue behind each other.
+async fn lock_tenant_writes(tx: &mut Transaction<'_, Postgres>, name: &str) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(TENANT_WRITE_LOCK_CLASS)
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The first key of [`lock_tenant_writes`]' lock: "tenant applies", fixed for this purpose.
+const TENANT_WRITE_LOCK_CLASS: i32 = 0x7465_6e61;
 
 /// Takes the lock that `tenantd_next_resource_version()` holds until commit (migration 0006).
 ///
