@@ -221,7 +221,7 @@ impl Store {
             tx.commit().await?;
         }
         match outcome {
-            Some(Decided::Unchanged(current)) => Ok((ApplyOutcome::Unchanged, current)),
+            Some(Decided::Unchanged(current)) => Ok((ApplyOutcome::Unchanged, *current)),
             Some(Decided::Written(outcome)) => {
                 let stored = self
                     .get(name)
@@ -420,7 +420,7 @@ const APPLY_ATTEMPTS: usize = 16;
 /// What [`compare_and_write`] did.
 enum Decided {
     /// Nothing to write: the stored tenant as read.
-    Unchanged(Tenant),
+    Unchanged(Box<Tenant>),
     /// Written (created or configured).
     Written(ApplyOutcome),
 }
@@ -444,7 +444,7 @@ async fn compare_and_write(
         };
     };
     if outcome == ApplyOutcome::Unchanged {
-        return Ok(Some(Decided::Unchanged(current.clone())));
+        return Ok(Some(Decided::Unchanged(Box::new(current.clone()))));
     }
     let name = &tenant.metadata.name;
     let meta = &current.metadata;
