@@ -63,8 +63,24 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// How many of a failed tool's last stderr lines its error keeps: the cause is at the end,
+/// and `docker-compose up` of 500 services prints a line per container before it.
+const TOOL_ERROR_LINES: usize = 8;
+
+/// The last `keep` non-empty lines of `text`, after a line saying how many were left out.
+fn tail_of(text: &str, keep: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let skipped = lines.len().saturating_sub(keep);
+    let tail = lines[skipped..].join("\n");
+    if skipped == 0 {
+        tail
+    } else {
+        format!("({skipped} earlier lines left out)\n{tail}")
+    }
+}
+
 /// The longest one CLI call (`docker-compose up`, `docker service create`) may take.
-const TOOL_TIMEOUT: Duration = Duration::from_secs(600);
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How often the waiter lists containers.
 const POLL: Duration = Duration::from_millis(100);
@@ -377,8 +393,23 @@ where
             program: program.to_owned(),
             args: joined(),
             status: output.status,
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            stderr: tail_of(&String::from_utf8_lossy(&output.stderr), TOOL_ERROR_LINES),
         });
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_tool_keeps_its_last_lines_and_says_how_many_it_left_out() {
+        let output = "Creating t0 ...\n\nCreating t1 ...\nERROR: read timed out\nhint: raise it\n";
+        assert_eq!(
+            tail_of(output, 2),
+            "(2 earlier lines left out)\nERROR: read timed out\nhint: raise it"
+        );
+        assert_eq!(tail_of("one\ntwo", 8), "one\ntwo");
+    }
 }

@@ -596,10 +596,14 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
            into a running, idle controller and waits until every tenant is `Ready` for its \
            generation, that is its schema and login role exist and its container runs and is \
            healthy. docker-compose: `docker-compose up -d` of a generated compose file with one \
-           service per tenant (file format 2.4) and `COMPOSE_PARALLEL_LIMIT` 2N+1 (at least \
-           its default 64: Compose v1 needs two slots per service, or `up -d` deadlocks above \
-           64 services), then the harness's waiter (Compose v1 has no `up --wait`). Docker Swarm: an attachable overlay network (services cannot join a \
-           local bridge) and N `docker service create --detach` calls (as many at a time as \
+           service per tenant (file format 2.4), `COMPOSE_PARALLEL_LIMIT` N+64 (Compose v1 \
+           holds one slot per service while a second slot does its create and start, so with \
+           its default 64 `up -d` deadlocks above 64 services; N+64 leaves its default 64 for \
+           the engine calls) and `COMPOSE_HTTP_TIMEOUT` 600 s (its 60 s read timeout fails \
+           creates that a busy engine answers late), then the harness's waiter (Compose v1 \
+           has no `up --wait`). Docker Swarm: an attachable overlay network (services cannot join a \
+           local bridge) sized for two addresses per service (Swarm's default /24 holds about \
+           125 services) and N `docker service create --detach` calls (as many at a time as \
            the floor uses; Swarm has no swap limit), then the waiter. \
            Floor: a bollard program creates a bridge network and creates+starts N containers \
            with tenantd's own create request, with the parallelism it found fastest, then the \

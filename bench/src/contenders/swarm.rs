@@ -152,6 +152,16 @@ fn service_args(workload: &Workload, attempt: &str, i: usize) -> Vec<String> {
     args
 }
 
+/// The overlay network's subnet for `n` services: every service takes two addresses (its
+/// virtual IP and its task's), so Swarm's default /24 holds about 125 services; at N=500 the
+/// rest never got an address and the attempt waited out its timeout. A /24 at least, larger
+/// as N needs, from 10.221.0.0, which must be free on this engine.
+pub fn overlay_subnet(n: usize) -> String {
+    let addresses = 2 * n + 16;
+    let host_bits = addresses.next_power_of_two().trailing_zeros().max(8);
+    format!("10.221.0.0/{}", 32 - host_bits)
+}
+
 /// Creates the network and `n` services (`parallelism` CLI calls at a time) and returns once
 /// every service's container runs and is healthy.
 pub async fn converge(
@@ -171,6 +181,8 @@ pub async fn converge(
             "--driver",
             "overlay",
             "--attachable",
+            "--subnet",
+            &overlay_subnet(n),
             "--label",
             &format!("{OWNER_LABEL}=1"),
             attempt,
@@ -238,4 +250,18 @@ pub async fn remove_services(name_prefix: &str) -> anyhow::Result<()> {
         run_tool("docker", args).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_overlay_has_two_addresses_per_service_and_at_least_a_slash_24() {
+        assert_eq!(overlay_subnet(10), "10.221.0.0/24");
+        assert_eq!(overlay_subnet(100), "10.221.0.0/24");
+        assert_eq!(overlay_subnet(200), "10.221.0.0/23");
+        assert_eq!(overlay_subnet(500), "10.221.0.0/22");
+        assert_eq!(overlay_subnet(1000), "10.221.0.0/21");
+    }
 }
