@@ -204,8 +204,9 @@ impl Store {
         let mut outcome = compare_and_write(&self.pool, tenant, options, read.as_ref()).await?;
         // Lost the race: queue behind the other writers of this tenant (a per-tenant lock)
         // rather than race them again, which under contention would cost every writer one
-        // round per rival. Only writers that do not take that lock (a delete mark, finalize)
-        // can still change the row between the read and the write here.
+        // round per rival. Only writers outside that queue (another apply's first, optimistic
+        // try, a delete mark, finalize) can still change the row between the read and the
+        // write here; then this writer decides once more.
         let mut attempts = 1;
         while outcome.is_none() && attempts < APPLY_ATTEMPTS {
             attempts += 1;
@@ -413,8 +414,9 @@ pub fn decide_apply(
 }
 
 /// How often [`Store::apply_with`] decides before it gives up with [`Error::Contended`]. After
-/// the first, applies of one tenant queue on a lock, so only writers that bypass it (a delete
-/// mark) can make an attempt lose: a bound that a live system does not reach.
+/// the first, applies of one tenant queue on a lock, so only writers outside the queue (other
+/// applies' first tries, a delete mark) can make an attempt lose: with 64 connections writing
+/// 10 tenants in the benchmark, none reached it.
 const APPLY_ATTEMPTS: usize = 16;
 
 /// What [`compare_and_write`] did.
