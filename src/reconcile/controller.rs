@@ -105,9 +105,9 @@ impl Controller {
                 Some(trigger) = trigger_rx.recv() => {
                     match trigger {
                         Trigger::One(name) => {
-                                snapshot.forget(&name);
-                                scheduler.schedule(&name, Duration::ZERO);
-                            }
+                            snapshot.forget(&name);
+                            scheduler.schedule(&name, Duration::ZERO);
+                        }
                         Trigger::All => match resync_read(&ctx).await {
                             Ok((read, names)) => {
                                 snapshot = read;

@@ -25,13 +25,7 @@ impl Store {
             .bind(uid)
             .fetch_optional(self.pool())
             .await?;
-        row.map(|r| {
-            Ok(Credentials {
-                password: r.try_get("password")?,
-                verifier: r.try_get("verifier")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(credentials_from_row).transpose()
     }
 
     /// Every tenant's credentials by uid: one query, whatever the count (a resync pass's read).
@@ -40,15 +34,7 @@ impl Store {
             .fetch_all(self.pool())
             .await?;
         rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("uid")?,
-                    Credentials {
-                        password: r.try_get("password")?,
-                        verifier: r.try_get("verifier")?,
-                    },
-                ))
-            })
+            .map(|r| Ok((r.try_get("uid")?, credentials_from_row(r)?)))
             .collect()
     }
 
@@ -82,4 +68,11 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+fn credentials_from_row(row: &sqlx::postgres::PgRow) -> Result<Credentials> {
+    Ok(Credentials {
+        password: row.try_get("password")?,
+        verifier: row.try_get("verifier")?,
+    })
 }

@@ -212,12 +212,7 @@ impl Store {
             attempts += 1;
             let mut tx = self.pool.begin().await?;
             lock_tenant_writes(&mut tx, name).await?;
-            let current = sqlx::query(select_tenants!("WHERE t.name = $1"))
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| tenant_from_row(&r))
-                .transpose()?;
+            let current = fetch_tenant(&mut *tx, name).await?;
             outcome = compare_and_write(&mut *tx, tenant, options, current.as_ref()).await?;
             tx.commit().await?;
         }
@@ -270,11 +265,7 @@ impl Store {
 
     /// One tenant with its status, or `None`.
     pub async fn get(&self, name: &str) -> Result<Option<Tenant>> {
-        let row = sqlx::query(select_tenants!("WHERE t.name = $1"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| tenant_from_row(&r)).transpose()
+        fetch_tenant(&self.pool, name).await
     }
 
     /// Every tenant with its status, ordered by name: one query, whatever the count.
@@ -418,6 +409,15 @@ pub fn decide_apply(
 /// applies' first tries, a delete mark) can make an attempt lose: with 64 connections writing
 /// 10 tenants in the benchmark, none reached it.
 const APPLY_ATTEMPTS: usize = 16;
+
+/// One tenant with its status, on the pool or inside a transaction.
+async fn fetch_tenant(executor: impl sqlx::PgExecutor<'_>, name: &str) -> Result<Option<Tenant>> {
+    let row = sqlx::query(select_tenants!("WHERE t.name = $1"))
+        .bind(name)
+        .fetch_optional(executor)
+        .await?;
+    row.map(|r| tenant_from_row(&r)).transpose()
+}
 
 /// What [`compare_and_write`] did.
 enum Decided {
