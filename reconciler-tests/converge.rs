@@ -11,6 +11,59 @@ use reqwest::Method;
 use tenantd::reconcile::{Outcome, reconcile};
 use tenantd::resource::{DeletionPolicy, DesiredState, Phase};
 
+/// The periodic resync replays the caches: every resync period each tenant is reconciled
+/// again without a single engine call (Docker events keep the cache current); the full relist,
+/// the safety net under the event stream, lists the engine every relist period instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resyncs_replay_the_caches_and_only_relists_list_the_engine() {
+    const PERIOD: Duration = Duration::from_secs(1);
+    let mut world = World::start_with("resync", |config| {
+        config.resync_period = PERIOD;
+        config.relist_period = Duration::from_secs(3600);
+    })
+    .await;
+    let name = world.name("r");
+    world.apply(&world.tenant("r")).await;
+    world.wait_ready(&name).await;
+    // Let the events of the start and the first health check settle.
+    tokio::time::sleep(PERIOD * 2).await;
+    let lists = |world: &World| {
+        world
+            .ctx
+            .engine
+            .stats()
+            .by_operation
+            .get("list_containers")
+            .copied()
+            .unwrap_or(0)
+    };
+    let (lists_before, reconciles_before) =
+        (lists(&world), world.ctx.metrics.reconciles_finished());
+    tokio::time::sleep(PERIOD * 4).await;
+    let resyncs = world.ctx.metrics.reconciles_finished() - reconciles_before;
+    assert!(
+        resyncs >= 2,
+        "the tenant is reconciled every resync period ({resyncs} reconciles in 4 periods)"
+    );
+    assert_eq!(
+        lists(&world),
+        lists_before,
+        "a resync lists nothing: it reads the cache"
+    );
+
+    // The same world with a short relist period: now the engine is listed every period.
+    world.stop_controller().await;
+    world.config.relist_period = PERIOD;
+    world.start_controller();
+    let lists_before = lists(&world);
+    tokio::time::sleep(PERIOD * 4).await;
+    let relists = lists(&world) - lists_before;
+    // One at the start, then one every period (plus up to 10% jitter).
+    assert!(relists >= 3, "{relists} relists in 4 relist periods");
+    world.wait_ready(&name).await;
+    world.cleanup().await;
+}
+
 /// From empty, ten tenants converge to Ready; each container carries the spec's limits, env,
 /// labels and restart policy; each app proves its credentials by writing to its schema; and a
 /// second reconcile of the converged world makes no write to the engine or Postgres.

@@ -17,10 +17,12 @@ const RESYNC: Duration = Duration::from_secs(1);
 /// Long enough for several resyncs and database observations (every 300 ms in tests).
 const SEVERAL_PERIODS: Duration = Duration::from_millis(3500);
 
-/// A world whose controller resyncs every [`RESYNC`]; the controller is not started yet.
+/// A world whose controller resyncs, and relists the engine, every [`RESYNC`]; the controller
+/// is not started yet.
 async fn world_with_fast_resync(label: &str) -> World {
     let mut world = World::without_controller(label).await;
     world.config.resync_period = RESYNC;
+    world.config.relist_period = RESYNC;
     world
 }
 

@@ -119,6 +119,7 @@ pub fn controller_config(config: &Config) -> ControllerConfig {
     ControllerConfig {
         concurrency: config.concurrency,
         resync_period: config.resync_period,
+        relist_period: config.relist_period,
         database_observe_period: config.database_observe_period,
         backoff_base: Duration::from_millis(200),
         backoff_max: Duration::from_secs(300),

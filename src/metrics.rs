@@ -126,6 +126,20 @@ impl Metrics {
         self.reconcile_duration.observe(took.as_secs_f64());
     }
 
+    /// Reconciles finished so far, whatever their result.
+    pub fn reconciles_finished(&self) -> u64 {
+        ["success", "error"]
+            .into_iter()
+            .map(|result| {
+                self.reconciles
+                    .get_or_create(&ResultLabel {
+                        result: result.into(),
+                    })
+                    .get()
+            })
+            .sum()
+    }
+
     pub fn queue_depth(&self, depth: i64) {
         self.queue_depth.set(depth);
     }

@@ -173,18 +173,35 @@ fn calls(by_operation: &BTreeMap<&'static str, u64>) -> String {
         .join(", ")
 }
 
-/// tenantd's no-op details: what one resync pass and an idle window cost.
+/// tenantd's no-op details: what one resync pass and an idle window cost, with the relist and
+/// the catalog observation (the controller's other periodic reads) beside them.
 pub fn noop_details(results: &Results) -> String {
     let mut out = String::new();
     if results.passes.is_empty() {
         return out;
     }
-    out.push_str("| N | resync pass, median (min–max) | of which relist / catalog / store read / reconciles (median) | Docker API calls per pass | tenant-database statements per pass (read/write) | store writes | reconciles not `Done` |\n");
-    out.push_str("|---:|---:|---:|---|---:|---|---:|\n");
+    out.push_str("| N | passes | resync pass, median (min–max) | of which store read / reconciles (median) | Docker API calls per pass | tenant-database statements per pass (read/write) | store writes | reconciles not `Done` | relist, median (min–max) | catalog observation, median (min–max) |\n");
+    out.push_str("|---:|---:|---:|---:|---|---:|---|---:|---:|---:|\n");
     for (n, passes) in &results.passes {
-        let took: Vec<f64> = passes.iter().map(|p| p.took.as_secs_f64()).collect();
-        let Some(summary) = Summary::of(&took) else {
-            continue;
+        let median_of = |part: fn(&Pass) -> Duration| {
+            let samples: Vec<f64> = passes.iter().map(|p| part(p).as_secs_f64()).collect();
+            Summary::of(&samples)
+        };
+        let spread = |part: fn(&Pass) -> Duration| {
+            median_of(part).map_or_else(
+                || "—".to_owned(),
+                |s| {
+                    format!(
+                        "{} ({}–{})",
+                        seconds(s.median),
+                        seconds(s.min),
+                        seconds(s.max)
+                    )
+                },
+            )
+        };
+        let median = |part: fn(&Pass) -> Duration| {
+            median_of(part).map_or_else(|| "—".to_owned(), |s| seconds(s.median))
         };
         // The counts of every pass are listed when they differ, so none is hidden.
         let mut engine: Vec<String> = passes
@@ -199,23 +216,13 @@ pub fn noop_details(results: &Results) -> String {
         database.dedup();
         let written = passes.iter().filter(|p| p.store_written).count();
         let not_done: usize = passes.iter().map(|p| p.not_done).sum();
-        let phase = |part: fn(&Pass) -> Duration| {
-            let samples: Vec<f64> = passes.iter().map(|p| part(p).as_secs_f64()).collect();
-            Summary::of(&samples).map_or_else(|| "—".to_owned(), |s| seconds(s.median))
-        };
-        let phases = [
-            phase(|p| p.phases.relist),
-            phase(|p| p.phases.catalog),
-            phase(|p| p.phases.store_read),
-            phase(|p| p.phases.reconciles),
-        ]
-        .join(" / ");
         let _ = writeln!(
             out,
-            "| {n} | {} ({}–{}) | {phases} | {} | {} | {} | {not_done} |",
-            seconds(summary.median),
-            seconds(summary.min),
-            seconds(summary.max),
+            "| {n} | {} | {} | {} / {} | {} | {} | {} | {not_done} | {} | {} |",
+            passes.len(),
+            spread(|p| p.took),
+            median(|p| p.store_read),
+            median(|p| p.reconciles),
             engine.join(" / "),
             database.join(" / "),
             if written == 0 {
@@ -223,6 +230,8 @@ pub fn noop_details(results: &Results) -> String {
             } else {
                 format!("in {written} of {} passes", passes.len())
             },
+            spread(|p| p.relist),
+            spread(|p| p.catalog),
         );
     }
     if !results.idle.is_empty() {
@@ -250,7 +259,7 @@ pub fn memory_details(results: &Results) -> String {
     if results.memory.is_empty() {
         return out;
     }
-    out.push_str("| N | resident (VmRSS) after converge and a resync pass, median (min–max) | peak of the process so far (VmHWM) |\n");
+    out.push_str("| N | resident (VmRSS) after converge and the resync passes, median (min–max) | peak of the process so far (VmHWM) |\n");
     out.push_str("|---:|---:|---:|\n");
     let mib = |kib: f64| format!("{:.1} MiB", kib / 1024.0);
     for (n, memories) in &results.memory {
@@ -575,7 +584,7 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
            checks stay near 5 `docker exec`s a second: they would otherwise be the load).\n\
          - tenantd: the library in this process (`app::build_context` and \
            `reconcile::Controller`, as `tenantd serve` wires them; the HTTP listener only for \
-           scenarios 5 and 7), concurrency {}, resync period 60 s and catalog observation every 5 s (its defaults), \
+           scenarios 5 and 7), concurrency {}, resync period 60 s, relist period 10 min and catalog observation every 5 s (its defaults), \
            a fresh database per attempt; idle CPU watched for {:.0} s in the first run of each N.\n",
         sizes.join(", "),
         settings
@@ -616,17 +625,26 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
            container's first health check one interval after its start, and the interval \
            grows with N, so \"healthy\" adds up to one interval that every contender waits out \
            alike and that compresses the table's ratios; the started ratio leaves it out.\n\
-         - **2. no-op**: tenantd: one full resync pass over N converged tenants with the \
-           controller stopped so nothing else runs (relist the engine, re-read the catalog, read \
-           every tenant and its credentials from the store in two queries, reconcile every \
-           tenant from that read with the controller's concurrency); the details table counts \
-           its Docker API calls and tenant-database statements (tenantd's own counters, the \
-           ones `/metrics` exports; the store's two reads are not counted) and checks the store for writes \
-           (no resourceVersion taken, no event recorded). docker-compose: `docker-compose up -d` \
-           again with nothing changed. Swarm and the floor have no no-op to measure.\n\
+         - **2. no-op**: tenantd: a resync pass over N converged tenants, as the controller \
+           makes one every resync period, with the controller stopped so nothing else runs: \
+           read every tenant and its credentials from the store in two queries, then reconcile \
+           every tenant from that read with the controller's concurrency, observing through \
+           the caches (the engine cache that Docker events keep current, the catalog \
+           observation). Each attempt makes several passes and its figure is their median. The \
+           details table counts each pass's Docker API calls and tenant-database statements \
+           (tenantd's own counters, the ones `/metrics` exports; the store's two reads are not \
+           counted) and checks the store for writes (no resourceVersion taken, no event \
+           recorded). Beside each pass it times the controller's two other periodic reads, \
+           which run on their own timers: the **relist** (three list calls that replace the \
+           engine cache, every relist period, 10 min by default, and whenever Docker's event \
+           stream broke) and the **catalog observation** (two catalog queries for every \
+           tenant schema and role, every 5 s). A resync that relisted first, as every resync \
+           did before the relist got its own period, costs the relist plus the pass. \
+           docker-compose: `docker-compose up -d` again with nothing changed. Swarm and the \
+           floor have no no-op to measure.\n\
          - **6. scale** (tenantd's memory, and the rows at the largest N): tenantd alone \
-           converges the largest N once and makes one resync pass (scenario 2's measure). \
-           Memory is this process's resident set from `/proc/self/status` after the pass, with \
+           converges the largest N once and makes its resync passes (scenario 2's measure). \
+           Memory is this process's resident set from `/proc/self/status` after the passes, with \
            the controller, its caches and the pools alive, read after `malloc_trim(0)` so that \
            memory earlier attempts freed and glibc kept mapped is not counted: tenantd plus \
            the harness, which holds little else, so an upper bound on tenantd's own. The peak column is the \

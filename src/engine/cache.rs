@@ -6,7 +6,8 @@
 //!
 //! # Guarantees
 //! - Only containers whose labels prove they are ours are ever in the cache.
-//! - Reads never call the engine.
+//! - Reads never call the engine, and a tenant's containers are found through an index by
+//!   tenant, not by scanning every container (a resync reads N tenants: O(N), not O(N²)).
 //! - A relist never undoes a fresher single-container update: a container written through
 //!   (or refreshed after an event) while the list call was in flight keeps its newer state,
 //!   so a reconcile never sees a container it just created vanish, or one it removed return.
@@ -29,6 +30,8 @@ pub struct NetworkInfo {
 #[derive(Default)]
 struct Inner {
     containers: HashMap<String, ObservedContainer>,
+    /// Tenant name → the ids of its containers in `containers`; kept in step with it.
+    by_tenant: HashMap<String, BTreeSet<String>>,
     /// Counts single-container updates; a relist remembers where it started.
     update_seq: u64,
     /// Recent single-container updates: id → (sequence, new state or removed).
@@ -37,6 +40,42 @@ struct Inner {
     /// Normalized image reference (`name:tag`) → image ID.
     images: HashMap<String, String>,
     synced_at: Option<Instant>,
+}
+
+impl Inner {
+    /// Adds or replaces a container, moving it in the index if its tenant label changed.
+    fn insert(&mut self, container: ObservedContainer) {
+        self.remove(&container.id);
+        self.by_tenant
+            .entry(container.tenant.clone())
+            .or_default()
+            .insert(container.id.clone());
+        self.containers.insert(container.id.clone(), container);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<ObservedContainer> {
+        let removed = self.containers.remove(id)?;
+        if let Some(ids) = self.by_tenant.get_mut(&removed.tenant) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_tenant.remove(&removed.tenant);
+            }
+        }
+        Some(removed)
+    }
+}
+
+fn index_by_tenant(
+    containers: &HashMap<String, ObservedContainer>,
+) -> HashMap<String, BTreeSet<String>> {
+    let mut index: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for container in containers.values() {
+        index
+            .entry(container.tenant.clone())
+            .or_default()
+            .insert(container.id.clone());
+    }
+    index
 }
 
 /// Shared, read-mostly snapshot of the engine.
@@ -82,6 +121,7 @@ impl Cache {
                 None => fresh.remove(id),
             };
         }
+        inner.by_tenant = index_by_tenant(&fresh);
         inner.containers = fresh;
         inner.network = network;
         inner.images = images;
@@ -100,7 +140,7 @@ impl Cache {
         inner
             .recent
             .insert(container.id.clone(), (seq, Some(container.clone())));
-        inner.containers.insert(container.id.clone(), container);
+        inner.insert(container);
     }
 
     /// Returns the tenant the removed container belonged to.
@@ -109,16 +149,18 @@ impl Cache {
         inner.update_seq += 1;
         let seq = inner.update_seq;
         inner.recent.insert(id.to_owned(), (seq, None));
-        inner.containers.remove(id).map(|c| c.tenant)
+        inner.remove(id).map(|c| c.tenant)
     }
 
     /// The tenant's containers, oldest id order irrelevant: sorted by name then id for determinism.
     pub fn containers_of(&self, tenant: &str) -> Vec<ObservedContainer> {
         let inner = self.read();
-        let mut found: Vec<_> = inner
-            .containers
-            .values()
-            .filter(|c| c.tenant == tenant)
+        let Some(ids) = inner.by_tenant.get(tenant) else {
+            return Vec::new();
+        };
+        let mut found: Vec<_> = ids
+            .iter()
+            .filter_map(|id| inner.containers.get(id))
             .cloned()
             .collect();
         found.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
@@ -127,11 +169,7 @@ impl Cache {
 
     /// Every tenant name that has at least one container (orphan detection).
     pub fn tenants_with_containers(&self) -> BTreeSet<String> {
-        self.read()
-            .containers
-            .values()
-            .map(|c| c.tenant.clone())
-            .collect()
+        self.read().by_tenant.keys().cloned().collect()
     }
 
     pub fn network(&self) -> Option<NetworkInfo> {
@@ -223,6 +261,50 @@ mod tests {
         assert!(
             cache.containers_of("stale").is_empty(),
             "the list is newer than the update"
+        );
+    }
+
+    fn of_tenant(id: &str, tenant: &str) -> ObservedContainer {
+        ObservedContainer {
+            tenant: tenant.into(),
+            ..container(id)
+        }
+    }
+
+    fn ids(containers: Vec<ObservedContainer>) -> Vec<String> {
+        containers.into_iter().map(|c| c.id).collect()
+    }
+
+    #[test]
+    fn the_index_by_tenant_follows_upserts_removals_and_relists() {
+        let cache = Cache::default();
+        cache.upsert_container(of_tenant("a1", "a"));
+        cache.upsert_container(of_tenant("a2", "a"));
+        cache.upsert_container(of_tenant("b1", "b"));
+        assert_eq!(ids(cache.containers_of("a")), ["a1", "a2"]);
+        // Relabelled to another tenant: it moves, and is not found under the old one.
+        cache.upsert_container(of_tenant("a2", "b"));
+        assert_eq!(ids(cache.containers_of("a")), ["a1"]);
+        assert_eq!(ids(cache.containers_of("b")), ["a2", "b1"]);
+        assert_eq!(cache.remove_container("a1"), Some("a".to_owned()));
+        assert!(cache.containers_of("a").is_empty());
+        assert_eq!(
+            cache.tenants_with_containers(),
+            BTreeSet::from(["b".to_owned()]),
+            "a tenant without containers leaves the index"
+        );
+        let started = cache.begin_relist();
+        cache.replace(
+            started,
+            vec![of_tenant("c1", "c"), of_tenant("b1", "b")],
+            None,
+            HashMap::new(),
+        );
+        assert_eq!(ids(cache.containers_of("b")), ["b1"], "a2 was not listed");
+        assert_eq!(ids(cache.containers_of("c")), ["c1"]);
+        assert_eq!(
+            cache.tenants_with_containers(),
+            BTreeSet::from(["b".to_owned(), "c".to_owned()])
         );
     }
 

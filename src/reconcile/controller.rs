@@ -4,7 +4,10 @@
 //! # Guarantees
 //! - At most one reconcile per tenant at a time, at most `concurrency` in parallel.
 //! - Every tenant is reconciled at least once per (jittered) resync period, so a lost trigger
-//!   costs latency, never correctness.
+//!   costs latency, never correctness. A resync reads the store, and observes through the
+//!   caches: Docker events keep the engine cache current, and it is replaced by a full
+//!   relist every relist period and whenever the event stream broke (events may have been
+//!   missed then), so a lost event costs at most one relist period.
 //! - On shutdown no new reconcile starts; the ones in flight finish; then `run` returns.
 
 use std::collections::HashSet;
@@ -30,6 +33,7 @@ use crate::store::{EventOutcome, WatchEvent, watch_tenants};
 pub struct ControllerConfig {
     pub concurrency: usize,
     pub resync_period: Duration,
+    pub relist_period: Duration,
     pub database_observe_period: Duration,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
@@ -76,9 +80,10 @@ impl Controller {
         let mut background = JoinSet::new();
         background.spawn(watch_store(ctx.clone(), triggers.clone()));
         background.spawn(watch_engine(ctx.clone(), events_since, triggers.clone()));
-        background.spawn(resync(
+        background.spawn(resync(self.config.resync_period, triggers.clone()));
+        background.spawn(relist(
             ctx.clone(),
-            self.config.resync_period,
+            self.config.relist_period,
             triggers.clone(),
         ));
         background.spawn(observe_database(
@@ -267,19 +272,37 @@ async fn watch_engine(ctx: Arc<Context>, since: i64, triggers: mpsc::UnboundedSe
     }
 }
 
-/// The safety net: relist the engine and reconcile everything every period, jittered by up
-/// to 10% so that several tenantd processes (or a restart) do not line up.
-async fn resync(ctx: Arc<Context>, period: Duration, triggers: mpsc::UnboundedSender<Trigger>) {
+/// The safety net: reconcile everything every period, from the caches, jittered by up to 10%
+/// so that several tenantd processes (or a restart) do not line up. Like a kube-runtime or
+/// client-go resync, it replays the cache rather than listing again: a pass over 1000 tenants
+/// then costs two store queries, not the engine's listing of 1000 containers.
+async fn resync(period: Duration, triggers: mpsc::UnboundedSender<Trigger>) {
     loop {
-        let jitter = period.mul_f64(rand::rng().random_range(0.0..0.1));
-        tokio::time::sleep(period + jitter).await;
+        tokio::time::sleep(jittered(period)).await;
+        if triggers.send(Trigger::All).is_err() {
+            return;
+        }
+    }
+}
+
+/// The safety net under the event stream: replace the engine cache with a full relist every
+/// period (jittered), then reconcile everything against it.
+async fn relist(ctx: Arc<Context>, period: Duration, triggers: mpsc::UnboundedSender<Trigger>) {
+    loop {
+        tokio::time::sleep(jittered(period)).await;
         if let Err(e) = ctx.engine.relist().await {
             tracing::warn!(error = %e, "periodic relist failed");
+            continue;
         }
         if triggers.send(Trigger::All).is_err() {
             return;
         }
     }
+}
+
+/// `period` plus up to 10%.
+fn jittered(period: Duration) -> Duration {
+    period + period.mul_f64(rand::rng().random_range(0.0..0.1))
 }
 
 /// Postgres has no events for DDL: re-read the tenant schemas and roles periodically, and

@@ -66,28 +66,29 @@ struct Http {
     handle: JoinHandle<std::io::Result<()>>,
 }
 
-/// What one full resync pass cost.
+/// What one resync pass cost, with the controller's two other periodic observations measured
+/// beside it (they run on their own timers, not as part of a pass).
 #[derive(Debug, Clone)]
 pub struct Pass {
+    /// The resync pass, as the controller makes one every resync period: read every tenant and
+    /// its credentials from the store (two queries), then reconcile every tenant from that
+    /// read and the caches.
     pub took: Duration,
-    /// Where `took` went: relisting the engine, re-reading the catalog, reading the store,
-    /// and the reconciles themselves.
-    pub phases: PassPhases,
+    /// Where `took` went.
+    pub store_read: Duration,
+    pub reconciles: Duration,
+    /// The relist, every relist period (and when Docker's event stream broke): three list
+    /// calls that replace the engine cache.
+    pub relist: Duration,
+    /// The catalog observation, every database observe period: two catalog queries.
+    pub catalog: Duration,
+    /// The pass's own calls (the relist's and the catalog's are not counted here).
     pub engine: EngineCallStats,
     pub database: DbCallStats,
     /// Whether the store changed (a resourceVersion taken, an event recorded).
     pub store_written: bool,
     /// Reconciles that did not end `Done` (a converged world should have none).
     pub not_done: usize,
-}
-
-/// The parts of one resync pass, in order.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PassPhases {
-    pub relist: Duration,
-    pub catalog: Duration,
-    pub store_read: Duration,
-    pub reconciles: Duration,
 }
 
 /// This process's resident memory, from /proc/self/status: tenantd's and the harness's
@@ -466,32 +467,29 @@ impl Tenantd {
     /// controller's concurrency, as a resync tick does.
     pub async fn resync_pass(&mut self) -> anyhow::Result<Pass> {
         self.stop_controller().await?;
-        let engine_before = self.ctx.engine.stats();
-        let database_before = self.ctx.tenantdb.stats();
-        let store_before = self.store_fingerprint().await?;
         let started = Instant::now();
-        let mut phases = PassPhases::default();
-        let mut lap = Instant::now();
-        let mut split = |into: &mut Duration| {
-            *into = lap.elapsed();
-            lap = Instant::now();
-        };
         self.ctx
             .engine
             .relist()
             .await
             .context("relisting the engine")?;
-        split(&mut phases.relist);
+        let relist = started.elapsed();
+        let started = Instant::now();
         self.ctx
             .database
             .refresh(&self.ctx.tenantdb)
             .await
             .context("re-reading the catalog")?;
-        split(&mut phases.catalog);
+        let catalog = started.elapsed();
+
+        let engine_before = self.ctx.engine.stats();
+        let database_before = self.ctx.tenantdb.stats();
+        let store_before = self.store_fingerprint().await?;
+        let started = Instant::now();
         let mut snapshot = Snapshot::load(&self.ctx.store)
             .await
             .context("reading every tenant")?;
-        split(&mut phases.store_read);
+        let store_read = started.elapsed();
         let ctx = &self.ctx;
         let reads: Vec<(String, Option<Prefetched>)> = snapshot
             .names()
@@ -509,7 +507,6 @@ impl Tenantd {
                 .buffer_unordered(self.config.concurrency)
                 .collect()
                 .await;
-        split(&mut phases.reconciles);
         let took = started.elapsed();
         let not_done = outcomes
             .iter()
@@ -517,7 +514,10 @@ impl Tenantd {
             .count();
         Ok(Pass {
             took,
-            phases,
+            store_read,
+            reconciles: took - store_read,
+            relist,
+            catalog,
             engine: engine_delta(&engine_before, &self.ctx.engine.stats()),
             database: database_delta(database_before, self.ctx.tenantdb.stats()),
             store_written: self.store_fingerprint().await? != store_before,
