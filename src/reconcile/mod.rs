@@ -177,14 +177,10 @@ pub async fn reconcile_from(
     tracing::debug!(tenant = %name, "reconcile started");
     let (tenant, mut credentials) = match prefetched {
         Some(read) => (read.tenant, read.credentials),
-        None => {
-            let Some(tenant) = ctx.store.get(name).await? else {
-                return reconcile_orphan(ctx, name).await;
-            };
-            let uid = tenant.metadata.uid.as_deref().unwrap_or_default();
-            let credentials = ctx.store.credentials(uid).await?;
-            (tenant, credentials)
-        }
+        None => match ctx.store.get_with_credentials(name).await? {
+            Some(read) => read,
+            None => return reconcile_orphan(ctx, name).await,
+        },
     };
     let uid = tenant
         .metadata

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{Result, Store};
+use super::{Result, Store, tenant_from_row};
+use crate::resource::Tenant;
 
 /// A tenant role's password and the SCRAM verifier that was sent to the server for it.
 #[derive(Clone, PartialEq, Eq)]
@@ -20,6 +21,38 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Store {
+    /// One tenant with its status and its credentials (`None` before they were generated), in
+    /// one query: a reconcile's read of the store.
+    pub async fn get_with_credentials(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Tenant, Option<Credentials>)>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            tenant_columns!(),
+            ", c.password, c.verifier \
+             FROM tenants t LEFT JOIN tenant_status s ON s.name = t.name \
+             LEFT JOIN tenant_credentials c ON c.uid = t.uid WHERE t.name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let tenant = tenant_from_row(&row)?;
+        let password: Option<String> = row.try_get("password")?;
+        let credentials = password
+            .map(|password| {
+                Ok::<_, super::Error>(Credentials {
+                    password,
+                    verifier: row.try_get("verifier")?,
+                })
+            })
+            .transpose()?;
+        Ok(Some((tenant, credentials)))
+    }
+
     pub async fn credentials(&self, uid: &str) -> Result<Option<Credentials>> {
         let row = sqlx::query("SELECT password, verifier FROM tenant_credentials WHERE uid = $1")
             .bind(uid)

@@ -23,16 +23,41 @@
 //! - Callers validated the resource ([`crate::resource::validate`]); the store checks only
 //!   what needs the database to check.
 
+/// The columns of a tenant row `t` with its status `s`, as [`tenant_from_row`] reads them.
+macro_rules! tenant_columns {
+    () => {
+        concat!(
+            "t.name, t.uid, t.subdomain, t.spec, t.labels, t.owner, t.generation, ",
+            "t.resource_version, t.created_at, t.deletion_timestamp, t.finalizers, t.source, ",
+            "s.status, greatest(t.resource_version, s.resource_version) AS change_version "
+        )
+    };
+}
+
 /// `SELECT` of a tenant row with its status, followed by the literal tail (a static string,
 /// so sqlx sees no dynamic SQL).
 macro_rules! select_tenants {
     ($tail:literal) => {
         concat!(
-            "SELECT t.name, t.uid, t.subdomain, t.spec, t.labels, t.owner, t.generation, ",
-            "t.resource_version, t.created_at, t.deletion_timestamp, t.finalizers, t.source, ",
-            "s.status, greatest(t.resource_version, s.resource_version) AS change_version ",
+            "SELECT ",
+            tenant_columns!(),
             "FROM tenants t LEFT JOIN tenant_status s ON s.name = t.name ",
             $tail
+        )
+    };
+}
+
+/// A statement that writes one tenant row (`INSERT … RETURNING *` or `UPDATE … RETURNING *`),
+/// answering with the row as written and its status, as [`select_tenants`] does: one round
+/// trip instead of a write and a read.
+macro_rules! write_returning_tenant {
+    ($write:literal) => {
+        concat!(
+            "WITH t AS (",
+            $write,
+            " RETURNING *) SELECT ",
+            tenant_columns!(),
+            "FROM t LEFT JOIN tenant_status s ON s.name = t.name"
         )
     };
 }
@@ -219,13 +244,7 @@ impl Store {
         }
         match outcome {
             Some(Decided::Unchanged(current)) => Ok((ApplyOutcome::Unchanged, *current)),
-            Some(Decided::Written(outcome)) => {
-                let stored = self
-                    .get(name)
-                    .await?
-                    .ok_or_else(|| Error::NotFound { name: name.clone() })?;
-                Ok((outcome, stored))
-            }
+            Some(Decided::Written(outcome, stored)) => Ok((outcome, *stored)),
             None => Err(Error::Contended {
                 name: name.clone(),
                 attempts,
@@ -241,12 +260,7 @@ impl Store {
         if tenant.metadata.resource_version.is_some() {
             return Err(Error::VersionOnCreate { name: name.clone() });
         }
-        let mut tx = self.pool.begin().await?;
-        insert(&mut *tx, tenant, None).await?;
-        tx.commit().await?;
-        self.get(name)
-            .await?
-            .ok_or_else(|| Error::NotFound { name: name.clone() })
+        insert(&self.pool, tenant, None).await
     }
 
     /// Which of `candidates` are used as a tenant name or a subdomain: one query.
@@ -424,8 +438,8 @@ async fn fetch_tenant(executor: impl sqlx::PgExecutor<'_>, name: &str) -> Result
 enum Decided {
     /// Nothing to write: the stored tenant as read.
     Unchanged(Box<Tenant>),
-    /// Written (created or configured).
-    Written(ApplyOutcome),
+    /// Written (created or configured): the tenant as stored by that write.
+    Written(ApplyOutcome, Box<Tenant>),
 }
 
 /// Decides `tenant` over `current` (the stored row as read) and writes it in one statement
@@ -440,7 +454,7 @@ async fn compare_and_write(
     let outcome = decide_apply(current, tenant, options)?;
     let Some(current) = current else {
         return match insert(executor, tenant, options.source.as_deref()).await {
-            Ok(()) => Ok(Some(Decided::Written(outcome))),
+            Ok(stored) => Ok(Some(Decided::Written(outcome, Box::new(stored)))),
             // Created by someone else since the read: decide again, as an update.
             Err(Error::NameTaken { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -465,12 +479,12 @@ async fn compare_and_write(
     let source = options.source.clone();
     // It takes its version before it locks the row, as every single-statement writer does
     // (see lock_resource_versions).
-    let result = sqlx::query(
+    let written = sqlx::query(write_returning_tenant!(
         "UPDATE tenants SET spec = $2, labels = $3, owner = $4, subdomain = $5, \
          generation = generation + $6, source = $7, \
          resource_version = tenantd_next_resource_version() \
-         WHERE name = $1 AND resource_version = $8",
-    )
+         WHERE name = $1 AND resource_version = $8"
+    ))
     .bind(name)
     .bind(&spec_json)
     .bind(&labels_json)
@@ -479,10 +493,12 @@ async fn compare_and_write(
     .bind(i64::from(current.spec != tenant.spec))
     .bind(&source)
     .bind(read_version)
-    .execute(executor)
+    .fetch_optional(executor)
     .await
     .map_err(|e| map_unique(e, &subdomain))?;
-    Ok((result.rows_affected() == 1).then_some(Decided::Written(outcome)))
+    written
+        .map(|row| Ok(Decided::Written(outcome, Box::new(tenant_from_row(&row)?))))
+        .transpose()
 }
 
 /// Serializes the applies of one tenant (a transaction-level advisory lock on the name's
@@ -516,22 +532,22 @@ async fn lock_resource_versions(tx: &mut Transaction<'_, Postgres>) -> Result<()
     Ok(())
 }
 
-/// Inserts a new tenant row (fresh uid, generation 1, the finalizer).
+/// Inserts a new tenant row (fresh uid, generation 1, the finalizer); returns it as stored.
 async fn insert(
     executor: impl sqlx::PgExecutor<'_>,
     tenant: &Tenant,
     source: Option<&str>,
-) -> Result<()> {
+) -> Result<Tenant> {
     let name = &tenant.metadata.name;
     let spec_json = serde_json::to_value(&tenant.spec).expect("a TenantSpec always serializes");
     let labels_json =
         serde_json::to_value(&tenant.metadata.labels).expect("labels always serialize");
     let subdomain = tenant.spec.subdomain_or(name).to_owned();
     let uid = uuid::Uuid::new_v4().simple().to_string();
-    sqlx::query(
+    let row = sqlx::query(write_returning_tenant!(
         "INSERT INTO tenants (name, uid, subdomain, spec, labels, owner, finalizers, source) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
     .bind(name)
     .bind(&uid)
     .bind(&subdomain)
@@ -540,10 +556,10 @@ async fn insert(
     .bind(&tenant.metadata.owner)
     .bind(vec![FINALIZER.to_owned()])
     .bind(source)
-    .execute(executor)
+    .fetch_one(executor)
     .await
     .map_err(|e| map_insert_error(e, name, &subdomain))?;
-    Ok(())
+    tenant_from_row(&row)
 }
 
 /// A unique violation on the name (the primary key) or on the subdomain, as its error.
