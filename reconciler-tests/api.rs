@@ -551,9 +551,74 @@ async fn versions_become_visible_in_order_so_a_watcher_never_skips_one() {
     world.cleanup().await;
 }
 
+/// An apply that decided on a read another writer has since replaced (a writer in another
+/// process, whom this process's write queue cannot hold back) writes nothing on that decision:
+/// its compare-and-swap misses, and it decides again on the winner's row. A write naming the
+/// version it read then gets a conflict; a write naming none lands over the winner's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_decided_on_a_stale_read_decides_again_on_the_winners_row() {
+    use tenantd::store::{ApplyOptions, ApplyOutcome, Error};
+    let world = World::without_controller("wstale").await;
+    let store = &world.ctx.store;
+    let applied = world.apply(&world.tenant("t")).await;
+    let name = applied.metadata.name.clone();
+    let stale = store.get(&name).await.unwrap().expect("the tenant exists");
+
+    let mut winner = stale.clone();
+    winner.metadata.resource_version = None;
+    winner
+        .metadata
+        .labels
+        .insert("writer".into(), "winner".into());
+    let (_, won) = store.apply(&winner).await.expect("the winner writes");
+
+    let mut late = stale.clone();
+    late.status = None;
+    late.metadata.labels.insert("writer".into(), "late".into());
+    match store
+        .apply_over(&late, &ApplyOptions::default(), Some(stale.clone()))
+        .await
+    {
+        Err(Error::Conflict { sent, current, .. }) => {
+            assert_eq!(Some(sent), stale.metadata.resource_version);
+            assert_eq!(Some(current), won.metadata.resource_version);
+        }
+        other => panic!("a write naming the stale version must conflict, got {other:?}"),
+    }
+    assert_eq!(
+        store.get(&name).await.unwrap().unwrap().metadata.labels["writer"],
+        "winner",
+        "the stale decision wrote nothing"
+    );
+
+    late.metadata.resource_version = None;
+    let (outcome, stored) = store
+        .apply_over(&late, &ApplyOptions::default(), Some(stale))
+        .await
+        .expect("a write naming no version lands after deciding again");
+    assert_eq!(outcome, ApplyOutcome::Configured);
+    assert_eq!(stored.metadata.labels["writer"], "late");
+    let version = |t: &tenantd::resource::Tenant| -> i64 {
+        t.metadata
+            .resource_version
+            .as_deref()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        version(&stored) > version(&won),
+        "it was written over the winner's row"
+    );
+    world.cleanup().await;
+}
+
 /// `Store::apply` is a compare-and-swap on `resourceVersion`, taken by one statement: writers
 /// that read, change and write back with the version they read (a client's read-modify-write)
-/// lose no update however they race, and writers that send no version all land.
+/// lose no update however they race, and writers that send no version all land. Half the
+/// writers share one `Store` (one process: they queue in it) and half have a `Store` and pool
+/// of their own (as other tenantd processes would), so both the in-process queue and the
+/// compare-and-swap's lost races are exercised.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_writers_of_one_tenant_lose_no_update() {
     const WRITERS: usize = 8;
@@ -565,9 +630,27 @@ async fn racing_writers_of_one_tenant_lose_no_update() {
         .await
         .metadata
         .generation;
+    let url = world
+        .config
+        .database_url
+        .clone()
+        .expect("the test config names its database");
+    let mut stores = Vec::with_capacity(WRITERS);
+    for writer in 0..WRITERS {
+        stores.push(if writer % 2 == 0 {
+            world.ctx.store.clone()
+        } else {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .connect(&url)
+                .await
+                .expect("connecting a separate writer");
+            tenantd::store::Store::from_pool(pool)
+        });
+    }
 
-    let counters = (0..WRITERS).map(|_| {
-        let (store, name) = (world.ctx.store.clone(), name.clone());
+    let counters = stores.iter().map(|store| {
+        let (store, name) = (store.clone(), name.clone());
         tokio::spawn(async move {
             let mut conflicts = 0;
             for _ in 0..INCREMENTS {
@@ -603,8 +686,8 @@ async fn racing_writers_of_one_tenant_lose_no_update() {
         "every increment landed once ({conflicts} lost races were retried by their writers)"
     );
 
-    let blind = (0..WRITERS).map(|writer| {
-        let (store, mut tenant) = (world.ctx.store.clone(), stored.clone());
+    let blind = stores.iter().enumerate().map(|(writer, store)| {
+        let (store, mut tenant) = (store.clone(), stored.clone());
         tenant.metadata.resource_version = None;
         tokio::spawn(async move {
             for round in 0..INCREMENTS {

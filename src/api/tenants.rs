@@ -336,6 +336,8 @@ async fn write(
     tenant: Tenant,
     query: &WriteQuery,
 ) -> ApiResult<Response> {
+    // Our turn first, so that the read below is still current when the write compares it.
+    let _turn = state.ctx.store.queue_write(&tenant.metadata.name).await;
     let (tenant, existing) = prepare(state, principal, tenant).await?;
     let options = ApplyOptions {
         source: None,

@@ -17,7 +17,8 @@
 //! - [`Store::apply`] is a compare-and-swap on `resourceVersion`: a writer that raced another
 //!   decides again on the winner's row, so no update is lost and none is applied to a row the
 //!   writer did not see. After one lost race it queues on a per-tenant lock instead of racing
-//!   again ([`lock_tenant_writes`]).
+//!   again ([`lock_tenant_writes`]). Writers of one process queue by tenant before they read
+//!   ([`Store::queue_write`]), so they rarely race each other at all.
 //!
 //! # Assumptions
 //! - Callers validated the resource ([`crate::resource::validate`]); the store checks only
@@ -70,6 +71,7 @@ pub mod signup;
 mod status;
 mod verification;
 mod watch;
+mod write_queue;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -84,6 +86,7 @@ pub use credentials::Credentials;
 pub use events::{Event, EventOutcome};
 pub use verification::Consumed;
 pub use watch::{WatchEvent, watch_tenants};
+pub use write_queue::QueuePlace;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -163,6 +166,8 @@ pub struct ApplyOptions {
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+    /// This process's tenant writers, queued by name (see [`write_queue`]).
+    write_queues: std::sync::Arc<write_queue::WriteQueues>,
 }
 
 impl Store {
@@ -174,13 +179,23 @@ impl Store {
             .connect(url)
             .await
             .map_err(Error::Connect)?;
-        let store = Store { pool };
+        let store = Store::from_pool(pool);
         store.migrate().await?;
         Ok(store)
     }
 
     pub fn from_pool(pool: PgPool) -> Store {
-        Store { pool }
+        Store {
+            pool,
+            write_queues: std::sync::Arc::default(),
+        }
+    }
+
+    /// Waits for this process's turn to write tenant `name`: hold it over a read and the
+    /// [`Store::apply_over`] that decides on that read, so that no other writer of this
+    /// process races the compare-and-swap. [`Store::apply_with`] takes it by itself.
+    pub async fn queue_write(&self, name: &str) -> QueuePlace {
+        self.write_queues.enter(name).await
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -209,13 +224,16 @@ impl Store {
         tenant: &Tenant,
         options: &ApplyOptions,
     ) -> Result<(ApplyOutcome, Tenant)> {
+        let _turn = self.queue_write(&tenant.metadata.name).await;
         let current = self.get(&tenant.metadata.name).await?;
         self.apply_over(tenant, options, current).await
     }
 
     /// [`Store::apply_with`], deciding first on `read`: the stored tenant as the caller just
     /// read it (the API reads it anyway to check who may write). Saves a query; a read that is
-    /// stale by then costs one more round, never a wrong write.
+    /// stale by then costs one more round, never a wrong write. Callers hold their
+    /// [`Store::queue_write`] place over the read and this call, so that this process's other
+    /// writers do not make the read stale.
     pub async fn apply_over(
         &self,
         tenant: &Tenant,
@@ -228,11 +246,13 @@ impl Store {
         // lock while it reads and decides, so writers of different tenants serialize only for
         // the one statement that takes a version.
         let mut outcome = compare_and_write(&self.pool, tenant, options, read.as_ref()).await?;
-        // Lost the race: queue behind the other writers of this tenant (a per-tenant lock)
-        // rather than race them again, which under contention would cost every writer one
-        // round per rival. Only writers outside that queue (another apply's first, optimistic
-        // try, a delete mark, finalize) can still change the row between the read and the
-        // write here; then this writer decides once more.
+        // Lost the race (this process's writers queue in `write_queues`, so the winner was
+        // another process, a caller that read outside its turn, or a delete mark): queue
+        // behind the other writers of this tenant in the database (a per-tenant lock) rather
+        // than race them again, which under contention would cost every writer one round per
+        // rival. Only writers outside that queue (another apply's first, optimistic try, a
+        // delete mark, finalize) can still change the row between the read and the write
+        // here; then this writer decides once more.
         let mut attempts = 1;
         while outcome.is_none() && attempts < APPLY_ATTEMPTS {
             attempts += 1;
