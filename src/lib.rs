@@ -12,6 +12,7 @@
 //! - [`web`]: the server-rendered pages, their layout and design system.
 //! - [`server`], [`metrics`]: the HTTP listener of `tenantd serve`.
 //! - [`config`], [`app`], [`cli`]: configuration, wiring, and the command line.
+//! - [`memory`]: how the allocator returns large blocks to the kernel.
 
 pub mod accounts;
 pub mod api;
@@ -19,6 +20,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod memory;
 pub mod metrics;
 pub mod reconcile;
 pub mod resource;

@@ -4,6 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    tenantd::memory::return_large_blocks_to_the_kernel();
     let cli = tenantd::cli::Cli::parse();
     match tenantd::cli::run(cli).await {
         Ok(code) => code,

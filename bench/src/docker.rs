@@ -301,8 +301,9 @@ pub async fn remove_networks(docker: &Docker, prefix: &str) -> Result<()> {
     Ok(())
 }
 
-/// Removes the network named exactly `name` (one of the harness's), if it exists.
-pub async fn remove_network(docker: &Docker, name: &str) -> Result<()> {
+/// Removes the network named exactly `name` (one of the harness's), if it exists. Returns
+/// whether it is gone (false: the engine still held endpoints on it after about 20 s).
+pub async fn remove_network(docker: &Docker, name: &str) -> Result<bool> {
     assert!(
         name.starts_with(NAME_PREFIX),
         "only the harness's own networks are removed"
@@ -317,28 +318,30 @@ pub async fn remove_network(docker: &Docker, name: &str) -> Result<()> {
             what: "networks",
             source,
         })?;
+    let mut gone = true;
     for network in networks {
         if let (Some(found), Some(id)) = (network.name, network.id)
             && found == name
         {
-            remove_network_by_id(docker, &id).await;
+            gone &= remove_network_by_id(docker, &id).await;
         }
     }
-    Ok(())
+    Ok(gone)
 }
 
 /// Removes a network, waiting out "has active endpoints": a busy engine detaches the
-/// containers just removed a little later. Gives up quietly after about 20 s (the sweep
-/// at the end tries again).
-async fn remove_network_by_id(docker: &Docker, id: &str) {
+/// containers just removed a little later. Gives up after about 20 s and returns false (the
+/// sweep at the end tries again); true when it is removed or was not there.
+async fn remove_network_by_id(docker: &Docker, id: &str) -> bool {
     for _ in 0..40 {
         match docker.remove_network(id).await {
             Err(e) if e.to_string().contains("active endpoints") => {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            _ => return,
+            _ => return true,
         }
     }
+    false
 }
 
 /// Runs `program` with `args` and returns its stdout; a failure carries its stderr.

@@ -159,6 +159,8 @@ fn parse_interval(text: &str) -> Result<Interval, String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // As `tenantd serve` does: the memory figures are those of tenantd's own process setup.
+    tenantd::memory::return_large_blocks_to_the_kernel();
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;

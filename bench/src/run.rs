@@ -664,7 +664,14 @@ async fn compose_attempt(
     .await;
     let cleaned = project.cleanup(docker).await;
     let summary = outcome?;
-    cleaned?;
+    // What was measured stands: a cleanup the engine refused (Docker 20.10 keeps endpoints on
+    // a network after 500 removals) is the operator's to see, not a failed attempt.
+    if let Err(e) = cleaned {
+        results.notes.push(format!(
+            "docker-compose's cleanup after N={n} left something behind (its measurements \
+             stand; the sweep at the end tries again): {e:#}"
+        ));
+    }
     Ok(summary)
 }
 

@@ -555,8 +555,17 @@ fn limit(limiter: &limits::RateLimiter, key: &str) -> Result<()> {
         .map_err(|retry_after| Error::RateLimited { retry_after })
 }
 
-/// Runs CPU-heavy hashing off the async workers.
+/// Runs CPU-heavy hashing off the async workers, at most one per core at a time: hashing is
+/// CPU-bound, so more at once only share the cores, and each holds 19 MiB while it runs, so
+/// a burst of logins peaks at cores × 19 MiB instead of logins × 19 MiB.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    static SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    });
+    let _slot = SLOTS
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
     tokio::task::spawn_blocking(work)
         .await
         .expect("password hashing does not panic")
