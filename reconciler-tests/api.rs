@@ -575,8 +575,14 @@ async fn an_apply_decided_on_a_stale_read_decides_again_on_the_winners_row() {
     let mut late = stale.clone();
     late.status = None;
     late.metadata.labels.insert("writer".into(), "late".into());
+    let mut turn = store.queue_write(&name).await;
     match store
-        .apply_over(&late, &ApplyOptions::default(), Some(stale.clone()))
+        .apply_over(
+            &mut turn,
+            &late,
+            &ApplyOptions::default(),
+            Some(stale.clone()),
+        )
         .await
     {
         Err(Error::Conflict { sent, current, .. }) => {
@@ -593,7 +599,7 @@ async fn an_apply_decided_on_a_stale_read_decides_again_on_the_winners_row() {
 
     late.metadata.resource_version = None;
     let (outcome, stored) = store
-        .apply_over(&late, &ApplyOptions::default(), Some(stale))
+        .apply_over(&mut turn, &late, &ApplyOptions::default(), Some(stale))
         .await
         .expect("a write naming no version lands after deciding again");
     assert_eq!(outcome, ApplyOutcome::Configured);
@@ -610,6 +616,100 @@ async fn an_apply_decided_on_a_stale_read_decides_again_on_the_winners_row() {
         version(&stored) > version(&won),
         "it was written over the winner's row"
     );
+    world.cleanup().await;
+}
+
+/// While a tenant's writers queue, the next in line decides on the row the previous one left
+/// instead of reading. A guess that another process has made stale writes nothing (its
+/// compare-and-swap misses) and says so, so the writer reads and decides as usual; a current
+/// guess writes in one statement, over exactly the guessed row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guessed_row_writes_only_while_it_is_current() {
+    use tenantd::store::ApplyOptions;
+    let world = World::without_controller("wguess").await;
+    let store = &world.ctx.store;
+    let applied = world.apply(&world.tenant("t")).await;
+    let name = applied.metadata.name.clone();
+    let url = world
+        .config
+        .database_url
+        .clone()
+        .expect("the test config names its database");
+    let other_process = tenantd::store::Store::from_pool(
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("connecting a second writer"),
+    );
+    let labelled = |value: &str| {
+        let mut tenant = applied.clone();
+        tenant.status = None;
+        tenant.metadata.resource_version = None;
+        tenant.metadata.labels.insert("writer".into(), value.into());
+        tenant
+    };
+    let options = ApplyOptions::default();
+
+    // The first writer in line reads; it leaves the row it wrote to the next one.
+    let mut turn = store.queue_write(&name).await;
+    let read = store.get(&name).await.unwrap();
+    let (_, first) = store
+        .apply_over(&mut turn, &labelled("first"), &options, read)
+        .await
+        .expect("the first write lands");
+    let guess = turn
+        .last_written()
+        .cloned()
+        .expect("the queue remembers the row");
+    assert_eq!(guess, first, "the remembered row is the one written");
+
+    // A current guess: one statement, over exactly that row.
+    let (_, second) = store
+        .apply_over_guess(&mut turn, &labelled("second"), &options, &guess)
+        .await
+        .unwrap()
+        .expect("a guess that is still the row writes");
+    assert_eq!(second.metadata.labels["writer"], "second");
+    let version = |t: &tenantd::resource::Tenant| -> i64 {
+        t.metadata
+            .resource_version
+            .as_deref()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(version(&second) > version(&first), "it took a new version");
+
+    // Another process writes in between: the remembered row is stale.
+    let stale = turn.last_written().cloned().unwrap();
+    other_process
+        .apply(&labelled("other"))
+        .await
+        .expect("the other process writes");
+    assert!(
+        store
+            .apply_over_guess(&mut turn, &labelled("late"), &options, &stale)
+            .await
+            .unwrap()
+            .is_none(),
+        "a stale guess must not write"
+    );
+    assert_eq!(
+        store.get(&name).await.unwrap().unwrap().metadata.labels["writer"],
+        "other",
+        "the stale guess wrote nothing over the other process's row"
+    );
+    // Nor does a guess on which there is nothing to write confirm anything.
+    assert!(
+        store
+            .apply_over_guess(&mut turn, &labelled("second"), &options, &second)
+            .await
+            .unwrap()
+            .is_none(),
+        "an unchanged decision on a guess is not an answer"
+    );
+    drop(turn);
     world.cleanup().await;
 }
 

@@ -172,7 +172,10 @@ pub async fn measure(
                 if i == load.warmup {
                     barrier.wait().await;
                 }
-                let manifest = &manifests[(connection + i) % manifests.len()];
+                // Each connection alternates PUT and GET and moves to the next tenant every
+                // two requests, so every tenant gets both (stepping by one request would pair
+                // PUTs with the even tenants only, doubling their writers' queue).
+                let manifest = &manifests[(connection + i / 2) % manifests.len()];
                 let is_put = (connection + i) % 2 == 0;
                 let outcome = if is_put {
                     let value = format!("c{connection}-r{i}");

@@ -680,7 +680,8 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
            (`app::http_app`: the API, the pages, `/healthz` and `/metrics`, as `tenantd serve` \
            serves it) on 127.0.0.1 in this process, and 64 HTTP/1.1 keep-alive connections \
            (one client each) sending a fixed number of requests each, alternating PUT and GET \
-           of the N tenants with an admin bearer token, after a short warm-up that is not \
+           and moving to the next of the N tenants every two requests (so every tenant gets \
+           both), with an admin bearer token, after a short warm-up that is not \
            counted. A PUT sends the tenant as read without status and resourceVersion, with \
            one label changed: a real write (new resourceVersion, NOTIFY) that leaves the spec, \
            and so the container and database, alone. Latencies run from sending to the whole \

@@ -337,25 +337,42 @@ async fn write(
     query: &WriteQuery,
 ) -> ApiResult<Response> {
     // Our turn first, so that the read below is still current when the write compares it.
-    let _turn = state.ctx.store.queue_write(&tenant.metadata.name).await;
-    let (tenant, existing) = prepare(state, principal, tenant).await?;
+    let mut turn = state.ctx.store.queue_write(&tenant.metadata.name).await;
     let options = ApplyOptions {
         source: None,
         force: query.force,
     };
+    let store = &state.ctx.store;
+    // Writers queued behind one another: decide on the row the previous one left, without a
+    // read. The store writes only if the row is still exactly that one, so the decision
+    // (visibility, owner, validity) holds for what is written; otherwise read and decide.
+    if !query.dry_run
+        && let Some(guess) = turn.last_written().cloned()
+        && let Ok(prepared) = prepare_over(state, principal, tenant.clone(), Some(&guess))
+        && let Some((outcome, stored)) = store
+            .apply_over_guess(&mut turn, &prepared, &options, &guess)
+            .await?
+    {
+        return Ok(written(outcome, stored));
+    }
+    let existing = store.get(&tenant.metadata.name).await?;
+    let tenant = prepare_over(state, principal, tenant, existing.as_ref())?;
     if query.dry_run {
         return dry_run(state, tenant, existing, &options).await;
     }
-    let (outcome, stored) = state
-        .ctx
-        .store
-        .apply_over(&tenant, &options, existing)
+    let (outcome, stored) = store
+        .apply_over(&mut turn, &tenant, &options, existing)
         .await?;
+    Ok(written(outcome, stored))
+}
+
+/// The answer to a write: 201 with the tenant for a create, else 200.
+fn written(outcome: ApplyOutcome, stored: Tenant) -> Response {
     let status = match outcome {
         ApplyOutcome::Created => StatusCode::CREATED,
         _ => StatusCode::OK,
     };
-    Ok((status, Json(stored)).into_response())
+    (status, Json(stored)).into_response()
 }
 
 /// Replaces an existing tenant's spec and labels on behalf of `principal`, exactly as `PUT`
@@ -385,7 +402,8 @@ pub async fn update(
         )
         .with_field("metadata.resourceVersion"));
     }
-    let (tenant, _) = prepare(state, principal, tenant).await?;
+    let existing = state.ctx.store.get(&tenant.metadata.name).await?;
+    let tenant = prepare_over(state, principal, tenant, existing.as_ref())?;
     Ok(state
         .ctx
         .store
@@ -393,15 +411,15 @@ pub async fn update(
         .await?)
 }
 
-/// Sets the owner as the principal may, and validates the whole resource; returns it with
-/// the stored tenant of that name, if any.
-async fn prepare(
+/// Sets the owner as the principal may, and validates the whole resource, given the stored
+/// tenant of that name as the caller read it (`existing`), if any. Pure.
+fn prepare_over(
     state: &ApiState,
     principal: &Principal,
     mut tenant: Tenant,
-) -> ApiResult<(Tenant, Option<Tenant>)> {
-    let existing = state.ctx.store.get(&tenant.metadata.name).await?;
-    if let Some(existing) = existing.as_ref().filter(|e| !principal.can_see(e)) {
+    existing: Option<&Tenant>,
+) -> ApiResult<Tenant> {
+    if let Some(existing) = existing.filter(|e| !principal.can_see(e)) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "Conflict",
@@ -414,12 +432,11 @@ async fn prepare(
         tenant.metadata.owner = Some(id.clone());
     } else if tenant.metadata.owner.is_none() {
         tenant.metadata.owner = existing
-            .as_ref()
             .and_then(|e| e.metadata.owner.clone())
             .or_else(|| principal.owner_for_new());
     }
     resource::validate(&tenant, state.host_cpus)?;
-    Ok((tenant, existing))
+    Ok(tenant)
 }
 
 async fn dry_run(

@@ -224,9 +224,41 @@ impl Store {
         tenant: &Tenant,
         options: &ApplyOptions,
     ) -> Result<(ApplyOutcome, Tenant)> {
-        let _turn = self.queue_write(&tenant.metadata.name).await;
+        let mut turn = self.queue_write(&tenant.metadata.name).await;
         let current = self.get(&tenant.metadata.name).await?;
-        self.apply_over(tenant, options, current).await
+        self.apply_over(&mut turn, tenant, options, current).await
+    }
+
+    /// One compare-and-swap of `tenant`, decided on `guess`: the row as an earlier writer of
+    /// `turn`'s queue left it ([`QueuePlace::last_written`]), which the caller also decided on
+    /// (who may write, the owner). Saves the read while a tenant's writers queue.
+    ///
+    /// `Ok(None)` when the guess proves nothing, and the caller must read and decide as
+    /// usual: the decision on it refused the write or found nothing to write (either may be
+    /// an artefact of a stale guess, and neither is confirmed by a write), or the row is no
+    /// longer the guessed one. `Ok(Some)` only when the write matched the guess's
+    /// resourceVersion, that is, the row was exactly the guess. Database errors (a taken
+    /// subdomain) are the write's own and are returned.
+    pub async fn apply_over_guess(
+        &self,
+        turn: &mut QueuePlace,
+        tenant: &Tenant,
+        options: &ApplyOptions,
+        guess: &Tenant,
+    ) -> Result<Option<(ApplyOutcome, Tenant)>> {
+        if !matches!(
+            decide_apply(Some(guess), tenant, options),
+            Ok(ApplyOutcome::Configured)
+        ) {
+            return Ok(None);
+        }
+        match compare_and_write(&self.pool, tenant, options, Some(guess)).await? {
+            Some(Decided::Written(outcome, stored)) => {
+                turn.remember(&stored);
+                Ok(Some((outcome, *stored)))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// [`Store::apply_with`], deciding first on `read`: the stored tenant as the caller just
@@ -234,8 +266,11 @@ impl Store {
     /// stale by then costs one more round, never a wrong write. Callers hold their
     /// [`Store::queue_write`] place over the read and this call, so that this process's other
     /// writers do not make the read stale.
+    ///
+    /// The row it wrote or found current is left to the next writer in `turn`'s queue.
     pub async fn apply_over(
         &self,
+        turn: &mut QueuePlace,
         tenant: &Tenant,
         options: &ApplyOptions,
         read: Option<Tenant>,
@@ -263,8 +298,14 @@ impl Store {
             tx.commit().await?;
         }
         match outcome {
-            Some(Decided::Unchanged(current)) => Ok((ApplyOutcome::Unchanged, *current)),
-            Some(Decided::Written(outcome, stored)) => Ok((outcome, *stored)),
+            Some(Decided::Unchanged(current)) => {
+                turn.remember(&current);
+                Ok((ApplyOutcome::Unchanged, *current))
+            }
+            Some(Decided::Written(outcome, stored)) => {
+                turn.remember(&stored);
+                Ok((outcome, *stored))
+            }
             None => Err(Error::Contended {
                 name: name.clone(),
                 attempts,
