@@ -673,6 +673,15 @@ async fn editing_env_in_the_browser_recreates_the_container_with_the_new_variabl
     browser.click("#env-0-remove").await;
     browser.screenshot("01-editing").await;
     browser.click("#env-save").await;
+    // The save redirects back to the page it was posted from, so the path alone cannot tell
+    // the old page from the new one: wait for the notice that only the answer carries.
+    browser
+        .wait_until(
+            "the saved notice",
+            Duration::from_secs(10),
+            "document.getElementById('notice')",
+        )
+        .await;
     browser
         .wait_for_path(&format!("/dashboard/tenants/{name}"))
         .await;

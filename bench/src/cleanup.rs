@@ -74,8 +74,17 @@ impl Janitor {
             Ok(n) => eprintln!("sweep: removed {n} leftover containers labelled {OWNER_LABEL}"),
             Err(e) => eprintln!("sweep: cannot remove the bench's containers: {e:#}"),
         }
-        if let Err(e) = docker::remove_networks(docker, NAME_PREFIX).await {
-            eprintln!("sweep: cannot remove the bench's networks: {e:#}");
+        match docker::remove_networks(docker, NAME_PREFIX).await {
+            Ok(kept) if kept.is_empty() => {}
+            // Seen with Docker 20.10 after hundreds of containers were removed: the network
+            // lists no container, but the engine still counts endpoints on it.
+            Ok(kept) => eprintln!(
+                "sweep: the engine refused to remove {} (\"active endpoints\", though no \
+                 container is attached: restarting the Docker daemon frees them; the next run \
+                 tries again)",
+                kept.join(", ")
+            ),
+            Err(e) => eprintln!("sweep: cannot remove the bench's networks: {e:#}"),
         }
         if let Some(url) = cluster_url {
             match tenantd::bench_databases(url).await {

@@ -269,8 +269,9 @@ pub async fn remove_containers(docker: &Docker, label: &str) -> Result<usize> {
 }
 
 /// Removes networks whose name starts with `prefix`, which must itself start with
-/// [`NAME_PREFIX`]: the harness never removes a network it did not name.
-pub async fn remove_networks(docker: &Docker, prefix: &str) -> Result<()> {
+/// [`NAME_PREFIX`]: the harness never removes a network it did not name. Returns the names
+/// of those the engine kept (it still held endpoints on them after about 20 s).
+pub async fn remove_networks(docker: &Docker, prefix: &str) -> Result<Vec<String>> {
     assert!(
         prefix.starts_with(NAME_PREFIX),
         "only the harness's own networks are removed"
@@ -288,17 +289,18 @@ pub async fn remove_networks(docker: &Docker, prefix: &str) -> Result<()> {
             what: "networks",
             source,
         })?;
+    let mut kept = Vec::new();
     for network in networks {
         // The name filter matches substrings; check the prefix, and remove by id (engines
         // before API 1.44 allow two networks with one name).
         let (Some(name), Some(id)) = (network.name, network.id) else {
             continue;
         };
-        if name.starts_with(prefix) {
-            remove_network_by_id(docker, &id).await;
+        if name.starts_with(prefix) && !remove_network_by_id(docker, &id).await {
+            kept.push(name);
         }
     }
-    Ok(())
+    Ok(kept)
 }
 
 /// Removes the network named exactly `name` (one of the harness's), if it exists. Returns
