@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ADMIN_TOKEN, World};
+use common::{ADMIN_TOKEN, World, version_of};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -430,7 +430,7 @@ async fn the_watch_streams_changes_and_resumes_from_a_resource_version() {
     let base = world.serve_api().await;
     let client = reqwest::Client::new();
     let first = world.apply(&world.tenant("w1")).await;
-    let version: i64 = first.metadata.resource_version.unwrap().parse().unwrap();
+    let version = version_of(&first);
 
     // Missed while not watching: a new tenant and the deletion of the first one.
     world.apply(&world.tenant("w2")).await;
@@ -604,16 +604,8 @@ async fn an_apply_decided_on_a_stale_read_decides_again_on_the_winners_row() {
         .expect("a write naming no version lands after deciding again");
     assert_eq!(outcome, ApplyOutcome::Configured);
     assert_eq!(stored.metadata.labels["writer"], "late");
-    let version = |t: &tenantd::resource::Tenant| -> i64 {
-        t.metadata
-            .resource_version
-            .as_deref()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
     assert!(
-        version(&stored) > version(&won),
+        version_of(&stored) > version_of(&won),
         "it was written over the winner's row"
     );
     world.cleanup().await;
@@ -630,18 +622,7 @@ async fn a_guessed_row_writes_only_while_it_is_current() {
     let store = &world.ctx.store;
     let applied = world.apply(&world.tenant("t")).await;
     let name = applied.metadata.name.clone();
-    let url = world
-        .config
-        .database_url
-        .clone()
-        .expect("the test config names its database");
-    let other_process = tenantd::store::Store::from_pool(
-        sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&url)
-            .await
-            .expect("connecting a second writer"),
-    );
+    let other_process = world.other_process_store(1).await;
     let labelled = |value: &str| {
         let mut tenant = applied.clone();
         tenant.status = None;
@@ -671,15 +652,10 @@ async fn a_guessed_row_writes_only_while_it_is_current() {
         .unwrap()
         .expect("a guess that is still the row writes");
     assert_eq!(second.metadata.labels["writer"], "second");
-    let version = |t: &tenantd::resource::Tenant| -> i64 {
-        t.metadata
-            .resource_version
-            .as_deref()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    assert!(version(&second) > version(&first), "it took a new version");
+    assert!(
+        version_of(&second) > version_of(&first),
+        "it took a new version"
+    );
 
     // Another process writes in between: the remembered row is stale.
     let stale = turn.last_written().cloned().unwrap();
@@ -730,22 +706,12 @@ async fn racing_writers_of_one_tenant_lose_no_update() {
         .await
         .metadata
         .generation;
-    let url = world
-        .config
-        .database_url
-        .clone()
-        .expect("the test config names its database");
     let mut stores = Vec::with_capacity(WRITERS);
     for writer in 0..WRITERS {
         stores.push(if writer % 2 == 0 {
             world.ctx.store.clone()
         } else {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(2)
-                .connect(&url)
-                .await
-                .expect("connecting a separate writer");
-            tenantd::store::Store::from_pool(pool)
+            world.other_process_store(2).await
         });
     }
 

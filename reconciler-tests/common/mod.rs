@@ -65,6 +65,17 @@ pub async fn fresh_database(label: &str) -> (String, String) {
     (database, url)
 }
 
+/// A stored tenant's resourceVersion as the number it is, to compare versions.
+pub fn version_of(tenant: &Tenant) -> i64 {
+    tenant
+        .metadata
+        .resource_version
+        .as_deref()
+        .expect("a stored tenant has a resourceVersion")
+        .parse()
+        .expect("a resourceVersion is a bigint")
+}
+
 pub fn random_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
 }
@@ -204,6 +215,22 @@ impl World {
     pub async fn apply(&self, tenant: &Tenant) -> Tenant {
         resource::validate(tenant, 2.0).expect("test tenants are valid");
         self.ctx.store.apply(tenant).await.expect("apply").1
+    }
+
+    /// A `Store` on a pool of its own in this world's database, as another tenantd process
+    /// would have: this process's write queue does not hold its writers back.
+    pub async fn other_process_store(&self, max_connections: u32) -> tenantd::store::Store {
+        let url = self
+            .config
+            .database_url
+            .as_deref()
+            .expect("the test config names its database");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect(url)
+            .await
+            .expect("connecting a writer of another process");
+        tenantd::store::Store::from_pool(pool)
     }
 
     pub async fn get(&self, name: &str) -> Option<Tenant> {

@@ -246,13 +246,11 @@ impl Store {
         options: &ApplyOptions,
         guess: &Tenant,
     ) -> Result<Option<(ApplyOutcome, Tenant)>> {
-        if !matches!(
-            decide_apply(Some(guess), tenant, options),
-            Ok(ApplyOutcome::Configured)
-        ) {
+        let Ok(outcome @ ApplyOutcome::Configured) = decide_apply(Some(guess), tenant, options)
+        else {
             return Ok(None);
-        }
-        match compare_and_write(&self.pool, tenant, options, Some(guess)).await? {
+        };
+        match write_decided(&self.pool, tenant, options, Some(guess), outcome).await? {
             Some(Decided::Written(outcome, stored)) => {
                 turn.remember(&stored);
                 Ok(Some((outcome, *stored)))
@@ -513,6 +511,18 @@ async fn compare_and_write(
     current: Option<&Tenant>,
 ) -> Result<Option<Decided>> {
     let outcome = decide_apply(current, tenant, options)?;
+    write_decided(executor, tenant, options, current, outcome).await
+}
+
+/// The write half of [`compare_and_write`]: writes what `outcome` (decided on `current`)
+/// says, in one statement that matches only while the row is still `current`.
+async fn write_decided(
+    executor: impl sqlx::PgExecutor<'_>,
+    tenant: &Tenant,
+    options: &ApplyOptions,
+    current: Option<&Tenant>,
+    outcome: ApplyOutcome,
+) -> Result<Option<Decided>> {
     let Some(current) = current else {
         return match insert(executor, tenant, options.source.as_deref()).await {
             Ok(stored) => Ok(Some(Decided::Written(outcome, Box::new(stored)))),
