@@ -551,6 +551,80 @@ async fn versions_become_visible_in_order_so_a_watcher_never_skips_one() {
     world.cleanup().await;
 }
 
+/// Regression: `changes_since` reads its rows and its tombstones in one snapshot.
+///
+/// In two snapshots, a change (version v) committed after the rows were read and before a
+/// delete (v + 1) that the tombstones query then saw made the answer's greatest version v + 1
+/// without v: a watcher resuming from there skipped the change for good. Here the tombstones
+/// query is held back by a table lock while exactly that happens; the change must come out
+/// of this call or the next one from its greatest version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn changes_since_reads_one_snapshot_so_a_resuming_watcher_never_skips_a_change() {
+    use tenantd::store::Change;
+    let world = World::without_controller("csnap").await;
+    let store = world.ctx.store.clone();
+    let (changed, deleted) = (world.name("changed"), world.name("deleted"));
+    let mut tenant = world.apply(&world.tenant("changed")).await;
+    world.apply(&world.tenant("deleted")).await;
+    let cursor = store.current_version().await.unwrap();
+
+    let mut blocker = world.admin.begin().await.unwrap();
+    sqlx::query("LOCK TABLE tenant_tombstones IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let reader = store.clone();
+    let first = tokio::spawn(async move { reader.changes_since(cursor).await });
+    // The rows are read; the tombstones query waits for the lock.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted \
+             AND relation = 'tenant_tombstones'::regclass",
+        )
+        .fetch_one(&world.admin)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "changes_since never reached its tombstones query"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A change commits (version v), then a delete (v + 1) commits with the lock released.
+    tenant.metadata.resource_version = None;
+    tenant.status = None;
+    tenant.metadata.labels.insert("late".into(), "yes".into());
+    world.apply(&tenant).await;
+    sqlx::query("DELETE FROM tenants WHERE name = $1")
+        .bind(&deleted)
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    blocker.commit().await.unwrap();
+
+    let first = first.await.unwrap().expect("the first read succeeds");
+    let resume_from = first.iter().map(Change::version).fold(cursor, i64::max);
+    let next = store.changes_since(resume_from).await.unwrap();
+    let seen_late_label = first.iter().chain(&next).any(|change| {
+        matches!(change, Change::Upserted { tenant, .. }
+            if tenant.metadata.name == changed && tenant.metadata.labels.contains_key("late"))
+    });
+    assert!(
+        seen_late_label,
+        "the change before the delete was skipped: first {first:?}, then from {resume_from}: {next:?}"
+    );
+    let seen_delete = first
+        .iter()
+        .chain(&next)
+        .any(|change| matches!(change, Change::Deleted { name, .. } if *name == deleted));
+    assert!(seen_delete, "the delete is seen too");
+    world.cleanup().await;
+}
+
 /// An apply that decided on a read another writer has since replaced (a writer in another
 /// process, whom this process's write queue cannot hold back) writes nothing on that decision:
 /// its compare-and-swap misses, and it decides again on the winner's row. A write naming the

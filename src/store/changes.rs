@@ -31,13 +31,24 @@ impl Change {
 const TOMBSTONE_RETENTION: &str = "7 days";
 
 impl Store {
-    /// Everything that changed after `since`, oldest first. Two queries whatever the count.
+    /// Everything that changed after `since`, oldest first. Two queries whatever the count,
+    /// in one snapshot.
+    ///
+    /// Versions commit in order, so a snapshot holds every version up to some V and none
+    /// after: the answer has every change in `since..=` its greatest version, and a watcher
+    /// may resume from that greatest version. Two snapshots would not do: a tenant changed
+    /// (version 60) after the rows were read but before a delete (61) that the tombstones
+    /// query sees would be skipped by a watcher resuming from 61.
     pub async fn changes_since(&self, since: i64) -> Result<Vec<Change>> {
+        let mut snapshot = self
+            .pool()
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?;
         let rows = sqlx::query(select_tenants!(
             "WHERE greatest(t.resource_version, s.resource_version) > $1 ORDER BY change_version"
         ))
         .bind(since)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *snapshot)
         .await?;
         let mut changes = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -51,8 +62,9 @@ impl Store {
              WHERE resource_version > $1 ORDER BY resource_version",
         )
         .bind(since)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *snapshot)
         .await?;
+        snapshot.commit().await?;
         for row in &tombstones {
             changes.push(Change::Deleted {
                 version: row.try_get("resource_version")?,
