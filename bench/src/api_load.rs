@@ -1,6 +1,8 @@
 //! Scenario 5, the API under load: PUTs and GETs of tenants from [`CONNECTIONS`] concurrent
 //! HTTP connections on loopback against the in-process app, and the time from a PUT returning
-//! to the reconciler starting on that tenant.
+//! to the reconciler starting on that tenant. The same load then runs against two floors, so
+//! the latencies can be read against what this machine allows: the HTTP stack alone
+//! ([`crate::api_floor`], no store) and the store alone (its calls, no HTTP).
 //!
 //! The writes are real: each PUT sends a converged tenant's manifest with one label changed,
 //! so the store takes a new resourceVersion and raises its NOTIFY, while the spec (and so the
@@ -30,6 +32,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use reqwest::StatusCode;
 use tenantd::resource::Tenant;
+
+use crate::contenders::Contender;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
 
@@ -105,16 +109,15 @@ impl Requests {
     }
 }
 
-/// One attempt's scenario 5.
+/// One attempt's scenario 5 against one server: tenantd, or one of the floors.
 #[derive(Debug, Clone)]
 pub struct ApiRun {
+    /// tenantd, [`Contender::HttpFloor`] or [`Contender::StoreFloor`].
+    pub served_by: Contender,
     pub connections: usize,
-    pub put: Requests,
-    pub get: Requests,
-    /// From the first measured request to the last answer.
-    pub wall: Duration,
-    /// Sequential PUTs: seconds from the PUT's answer to the reconcile start (negative when
-    /// the reconciler had started before the answer arrived).
+    pub loaded: Loaded,
+    /// Sequential PUTs (tenantd only): seconds from the PUT's answer to the reconcile start
+    /// (negative when the reconciler had started before the answer arrived).
     pub after_return: Vec<f64>,
     /// The same PUTs: seconds from sending the PUT to the reconcile start.
     pub after_send: Vec<f64>,
@@ -126,22 +129,17 @@ pub struct ApiRun {
 
 impl ApiRun {
     pub fn requests_per_second(&self) -> f64 {
-        (self.put.count() + self.get.count()) as f64 / self.wall.as_secs_f64().max(1e-9)
+        let loaded = &self.loaded;
+        (loaded.put.count() + loaded.get.count()) as f64 / loaded.wall.as_secs_f64().max(1e-9)
     }
 
     pub fn errors(&self) -> usize {
-        self.put.error_count() + self.get.error_count()
+        self.loaded.put.error_count() + self.loaded.get.error_count()
     }
 }
 
-/// Runs the load, then the sequential PUTs, against the app at `base` with the admin `token`.
-/// The tenants named must exist and be converged.
-pub async fn measure(
-    base: &str,
-    token: &str,
-    names: &[String],
-    load: Load,
-) -> anyhow::Result<ApiRun> {
+/// The converged tenants as a PUT sends them (see [`manifest_of`]), read through the API.
+pub async fn manifests(base: &str, token: &str, names: &[String]) -> anyhow::Result<Vec<Tenant>> {
     anyhow::ensure!(!names.is_empty(), "the API load needs converged tenants");
     let setup = client()?;
     let mut manifests = Vec::with_capacity(names.len());
@@ -158,12 +156,131 @@ pub async fn measure(
             .with_context(|| format!("reading tenant {name}"))?;
         manifests.push(manifest_of(tenant));
     }
-    let manifests = Arc::new(manifests);
+    Ok(manifests)
+}
+
+/// Where the load's connections send their requests.
+#[derive(Clone)]
+pub enum Target {
+    /// An HTTP server with tenantd's tenant routes (tenantd's app, or [`crate::api_floor`]),
+    /// called with a bearer token.
+    Http { base: String, token: String },
+    /// tenantd's store, called directly: the store calls the API's handlers make, in the same
+    /// order, without HTTP, authentication or validation.
+    Store(tenantd::store::Store),
+}
+
+/// One load connection: a keep-alive HTTP client of its own, or the shared store.
+enum Connection {
+    Http {
+        http: reqwest::Client,
+        base: String,
+        token: String,
+    },
+    Store(tenantd::store::Store),
+}
+
+impl Connection {
+    fn open(target: &Target) -> anyhow::Result<Connection> {
+        Ok(match target {
+            Target::Http { base, token } => Connection::Http {
+                http: client()?,
+                base: base.clone(),
+                token: token.clone(),
+            },
+            Target::Store(store) => Connection::Store(store.clone()),
+        })
+    }
+
+    async fn put(&self, manifest: &Tenant, value: &str) -> Result<Duration, String> {
+        match self {
+            Connection::Http { http, base, token } => {
+                send_put(http, base, token, manifest, value).await
+            }
+            Connection::Store(store) => {
+                let sent = Instant::now();
+                store_put(store, labelled(manifest, value))
+                    .await
+                    .map(|()| sent.elapsed())
+                    .map_err(|e| format!("store: {e}"))
+            }
+        }
+    }
+
+    async fn get(&self, name: &str) -> Result<Duration, String> {
+        match self {
+            Connection::Http { http, base, token } => time(
+                http.get(format!("{base}/api/v1/tenants/{name}"))
+                    .bearer_auth(token),
+            )
+            .await
+            .map(|(took, _)| took),
+            Connection::Store(store) => {
+                let sent = Instant::now();
+                match store.get(name).await {
+                    Ok(Some(_)) => Ok(sent.elapsed()),
+                    Ok(None) => Err("404".into()),
+                    Err(e) => Err(format!("store: {e}")),
+                }
+            }
+        }
+    }
+}
+
+/// The store calls of the API's PUT handler (`api::tenants::write`), in its order: take the
+/// tenant's place in this process's write queue; when a writer before it left the row it
+/// wrote, compare-and-swap on that; otherwise (or when that missed) read and then write.
+async fn store_put(store: &tenantd::store::Store, tenant: Tenant) -> tenantd::store::Result<()> {
+    let options = tenantd::store::ApplyOptions::default();
+    let mut turn = store.queue_write(&tenant.metadata.name).await;
+    if let Some(guess) = turn.last_written().cloned()
+        && store
+            .apply_over_guess(&mut turn, &tenant, &options, &guess)
+            .await?
+            .is_some()
+    {
+        return Ok(());
+    }
+    let read = store.get(&tenant.metadata.name).await?;
+    store.apply_over(&mut turn, &tenant, &options, read).await?;
+    Ok(())
+}
+
+/// What [`load`] measured.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub put: Requests,
+    pub get: Requests,
+    pub wall: Duration,
+    pub cpu: Cpu,
+}
+
+/// CPU seconds spent during a load, by whom (see [`crate::cpu`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Cpu {
+    /// This process: the server (tenantd or the floor), its controller, and the clients.
+    pub process: f64,
+    /// Every `postgres` process, `None` when `/proc` could not be read.
+    pub postgres: Option<f64>,
+    /// What the machine had: the load's wall time × the cores.
+    pub available: f64,
+}
+
+/// Runs [`CONNECTIONS`] connections against `target`, each sending `load.warmup` uncounted
+/// and then `load.per_connection` measured requests, alternating PUT and GET.
+pub async fn load(
+    target: &Target,
+    manifests: &Arc<Vec<Tenant>>,
+    load: Load,
+) -> anyhow::Result<Loaded> {
+    anyhow::ensure!(
+        !manifests.is_empty(),
+        "the API load needs converged tenants"
+    );
     let barrier = Arc::new(tokio::sync::Barrier::new(CONNECTIONS + 1));
     let mut connections = tokio::task::JoinSet::new();
-    for connection in 0..CONNECTIONS {
-        let http = client()?;
-        let (base, token) = (base.to_owned(), token.to_owned());
+    for index in 0..CONNECTIONS {
+        let connection = Connection::open(target)?;
         let (manifests, barrier) = (manifests.clone(), barrier.clone());
         connections.spawn(async move {
             let mut put = Requests::default();
@@ -175,19 +292,12 @@ pub async fn measure(
                 // Each connection alternates PUT and GET and moves to the next tenant every
                 // two requests, so every tenant gets both (stepping by one request would pair
                 // PUTs with the even tenants only, doubling their writers' queue).
-                let manifest = &manifests[(connection + i / 2) % manifests.len()];
-                let is_put = (connection + i) % 2 == 0;
+                let manifest = &manifests[(index + i / 2) % manifests.len()];
+                let is_put = (index + i) % 2 == 0;
                 let outcome = if is_put {
-                    let value = format!("c{connection}-r{i}");
-                    send_put(&http, &base, &token, manifest, &value).await
+                    connection.put(manifest, &format!("c{index}-r{i}")).await
                 } else {
-                    let name = &manifest.metadata.name;
-                    time(
-                        http.get(format!("{base}/api/v1/tenants/{name}"))
-                            .bearer_auth(&token),
-                    )
-                    .await
-                    .map(|(took, _)| took)
+                    connection.get(&manifest.metadata.name).await
                 };
                 if i >= load.warmup {
                     if is_put { &mut put } else { &mut get }.record(outcome);
@@ -198,6 +308,10 @@ pub async fn measure(
     }
     barrier.wait().await;
     let started = Instant::now();
+    let (process_before, postgres_before) = (
+        crate::cpu::process_seconds(),
+        crate::cpu::postgres_seconds(),
+    );
     let mut put = Requests::default();
     let mut get = Requests::default();
     while let Some(joined) = connections.join_next().await {
@@ -206,9 +320,39 @@ pub async fn measure(
         get.merge(g);
     }
     let wall = started.elapsed();
+    let cpu = Cpu {
+        process: crate::cpu::process_seconds() - process_before,
+        postgres: postgres_before
+            .zip(crate::cpu::postgres_seconds())
+            .map(|(b, a)| a - b),
+        available: wall.as_secs_f64()
+            * std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
+    };
+    Ok(Loaded {
+        put,
+        get,
+        wall,
+        cpu,
+    })
+}
+
+/// tenantd's API: the load, then the sequential PUTs whose reconcile start is timed. The
+/// tenants must exist and be converged.
+pub async fn measure(
+    base: &str,
+    token: &str,
+    manifests: &Arc<Vec<Tenant>>,
+    load: Load,
+) -> anyhow::Result<ApiRun> {
+    let target = Target::Http {
+        base: base.to_owned(),
+        token: token.to_owned(),
+    };
+    let loaded = self::load(&target, manifests, load).await?;
 
     // The load's reconciles drain (at most one pending per tenant) before the timed PUTs.
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let setup = client()?;
     let starts = &*STARTS;
     starts.arm();
     let mut after_return = Vec::new();
@@ -241,15 +385,48 @@ pub async fn measure(
     }
     starts.disarm();
     Ok(ApiRun {
+        served_by: Contender::Tenantd,
         connections: CONNECTIONS,
-        put,
-        get,
-        wall,
+        loaded,
         after_return,
         after_send,
         alone,
         missed,
     })
+}
+
+/// The floors of the same load, measured right after tenantd's: the HTTP stack serving the
+/// tenants from memory ([`crate::api_floor`]), and tenantd's store called without HTTP.
+pub async fn measure_floors(
+    store: &tenantd::store::Store,
+    token: &str,
+    manifests: &Arc<Vec<Tenant>>,
+    load: Load,
+) -> anyhow::Result<Vec<ApiRun>> {
+    let server = crate::api_floor::serve(manifests, token).await?;
+    let http = Target::Http {
+        base: server.base.clone(),
+        token: token.to_owned(),
+    };
+    let mut runs = Vec::new();
+    for (served_by, target) in [
+        (Contender::HttpFloor, http),
+        (Contender::StoreFloor, Target::Store(store.clone())),
+    ] {
+        let loaded = self::load(&target, manifests, load)
+            .await
+            .with_context(|| format!("the API load against the {}", served_by.title()))?;
+        runs.push(ApiRun {
+            served_by,
+            connections: CONNECTIONS,
+            loaded,
+            after_return: Vec::new(),
+            after_send: Vec::new(),
+            alone: Vec::new(),
+            missed: 0,
+        });
+    }
+    Ok(runs)
 }
 
 /// One connection's client: keep-alive, no redirects, a timeout so a stuck server shows.
@@ -275,11 +452,7 @@ async fn send_put(
     manifest: &Tenant,
     value: &str,
 ) -> Result<Duration, String> {
-    let mut tenant = manifest.clone();
-    tenant
-        .metadata
-        .labels
-        .insert(LABEL.to_owned(), value.to_owned());
+    let tenant = labelled(manifest, value);
     let name = &tenant.metadata.name;
     let request = http
         .put(format!("{base}/api/v1/tenants/{name}"))
@@ -292,6 +465,16 @@ async fn send_put(
     } else {
         Err(status.as_str().to_owned())
     }
+}
+
+/// `manifest` with the bench's label set to `value`: what a PUT writes.
+fn labelled(manifest: &Tenant, value: &str) -> Tenant {
+    let mut tenant = manifest.clone();
+    tenant
+        .metadata
+        .labels
+        .insert(LABEL.to_owned(), value.to_owned());
+    tenant
 }
 
 /// Sends `request` and reads the whole answer: the time taken and the status, or the error.

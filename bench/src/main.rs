@@ -8,18 +8,22 @@
 //! - [`run`]: the loop over sizes, repetitions, contenders and scenarios.
 //! - [`change`]: change one tenant among N, time it, check nobody else was touched.
 //! - [`heal`]: remove k containers, time their replacements (self-healing).
-//! - [`api_load`]: the API under load, and PUT → reconcile start (tenantd's HTTP app).
+//! - [`api_load`]: the API under load, and PUT → reconcile start (tenantd's HTTP app), with
+//!   its two floors ([`api_floor`]: the same HTTP from memory; the store without HTTP).
 //! - [`signup`]: the web wizard's deploy request until the tenant is Ready.
 //! - [`docker`]: the shared health waiter, label-scoped removal, running the CLI tools.
 //! - [`cleanup`]: the janitor (start, end, Ctrl-C).
-//! - [`stats`], [`report`], [`machine`]: medians and spreads, the markdown, the machine.
+//! - [`stats`], [`report`], [`machine`], [`cpu`]: medians and spreads, the markdown, the
+//!   machine, CPU time (this process, Postgres).
 //!
 //! Run it through `./scripts/bench`, which provides Postgres, the image and docker-compose.
 
+mod api_floor;
 mod api_load;
 mod change;
 mod cleanup;
 mod contenders;
+mod cpu;
 mod docker;
 mod heal;
 mod machine;
@@ -77,7 +81,9 @@ schemas and roles), noop (tenantd: one full resync pass, its Docker calls and da
 statements, and CPU per idle hour; docker-compose: `up -d` with nothing changed), and heal \
 (`docker rm -f` of a fifth of the containers: tenantd and Swarm, until each runs healthy \
 again; Compose and the floor never heal); for tenantd only, also api (PUTs and GETs from 64 \
-connections to its HTTP API, p50/p99, and PUT returned → reconcile started) and signup (the \
+connections to its HTTP API, p50/p99, and PUT returned → reconcile started; then the same \
+load against two floors: the HTTP stack serving the tenants from memory, and the store's \
+calls without HTTP) and signup (the \
 web wizard's deploy request until the tenant is Ready).\n\n\
 Everything it creates is labelled `tenantd-bench` or named `tenantd-bench-…` and removed at \
 the end, on failure and on Ctrl-C (also leftovers of an interrupted earlier run). The swarm \

@@ -26,7 +26,8 @@ pub enum Scenario {
     /// Self-healing: `docker rm -f` of k of N containers, until all run healthy again.
     Heal,
     /// The API under load (tenantd only): PUTs and GETs from 64 connections, and the time
-    /// from a PUT's answer to the reconcile start. Its table row is the PUT p99.
+    /// from a PUT's answer to the reconcile start, then the same load against two floors (HTTP
+    /// from memory, the store without HTTP). Its table row is the PUT p99.
     Api,
     /// Scenario 5's GET p99 row (selected with `api`).
     #[value(skip)]
@@ -401,8 +402,14 @@ pub fn api_failures(results: &Results) -> String {
     if failed == 0 {
         return String::new();
     }
-    let requests: usize = runs.iter().map(|r| r.put.count() + r.get.count()).sum();
-    let kinds: Vec<&Requests> = runs.iter().flat_map(|r| [&r.put, &r.get]).collect();
+    let requests: usize = runs
+        .iter()
+        .map(|r| r.loaded.put.count() + r.loaded.get.count())
+        .sum();
+    let kinds: Vec<&Requests> = runs
+        .iter()
+        .flat_map(|r| [&r.loaded.put, &r.loaded.get])
+        .collect();
     format!(
         "\n**{failed} of {requests} API requests failed** ({}); scenario 5's latencies are \
          those of the successful requests.\n",
@@ -410,33 +417,55 @@ pub fn api_failures(results: &Results) -> String {
     )
 }
 
-/// Scenario 5's details: one row per attempt, every failed request counted.
+/// Scenario 5's details: one row per attempt and server (tenantd, then its floors), every
+/// failed request counted, with the CPU the load took; the sequential PUTs are tenantd's.
 pub fn api_details(results: &Results) -> String {
     let mut out = String::new();
     if results.api.is_empty() {
         return out;
     }
-    out.push_str("| N | run | connections | requests (PUT + GET) | failed | PUT p50 / p99 / max | GET p50 / p99 / max | requests/s | PUT alone (one at a time) p50 / p99 / max | PUT returned → reconcile started p50 / p99 / max | PUT sent → reconcile started p50 / p99 / max | reconcile under way before the answer | timed PUTs without a reconcile start |\n");
-    out.push_str("|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| N | run | served by | connections | requests (PUT + GET) | failed | PUT p50 / p99 / max | GET p50 / p99 / max | requests/s | CPU: this process / Postgres (of the wall time × cores) | PUT alone (one at a time) p50 / p99 / max | PUT returned → reconcile started p50 / p99 / max | PUT sent → reconcile started p50 / p99 / max | reconcile under way before the answer | timed PUTs without a reconcile start |\n");
+    out.push_str("|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (n, runs) in &results.api {
-        for (i, run) in runs.iter().enumerate() {
-            let early = run.after_return.iter().filter(|s| **s < 0.0).count();
+        let mut attempt = 0;
+        for run in runs {
+            if run.served_by == Contender::Tenantd {
+                attempt += 1;
+            }
+            let loaded = &run.loaded;
+            let cpu = format!(
+                "{:.2} s / {} (of {:.2} s)",
+                loaded.cpu.process,
+                loaded
+                    .cpu
+                    .postgres
+                    .map_or_else(|| "n/a".to_owned(), |s| format!("{s:.2} s")),
+                loaded.cpu.available,
+            );
+            let sequential = if run.served_by == Contender::Tenantd {
+                let early = run.after_return.iter().filter(|s| **s < 0.0).count();
+                format!(
+                    "{} | {} | {} | {early} of {} | {}",
+                    spread(&run.alone),
+                    spread(&run.after_return),
+                    spread(&run.after_send),
+                    run.after_return.len(),
+                    run.missed,
+                )
+            } else {
+                "— | — | — | — | —".to_owned()
+            };
             let _ = writeln!(
                 out,
-                "| {n} | {} | {} | {} + {} | {} | {} | {} | {:.0} | {} | {} | {} | {early} of {} | {} |",
-                i + 1,
+                "| {n} | {attempt} | {} | {} | {} + {} | {} | {} | {} | {:.0} | {cpu} | {sequential} |",
+                run.served_by.title(),
                 run.connections,
-                run.put.count(),
-                run.get.count(),
-                error_words(&[&run.put, &run.get]),
-                spread(&run.put.latencies),
-                spread(&run.get.latencies),
+                loaded.put.count(),
+                loaded.get.count(),
+                error_words(&[&loaded.put, &loaded.get]),
+                spread(&loaded.put.latencies),
+                spread(&loaded.get.latencies),
                 run.requests_per_second(),
-                spread(&run.alone),
-                spread(&run.after_return),
-                spread(&run.after_send),
-                run.after_return.len(),
-                run.missed,
             );
         }
     }
@@ -676,7 +705,7 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
            someone runs them again, so it has no row.\n",
     );
     out.push_str(
-        "- **5. API under load** (tenantd only): with all N converged, tenantd's real HTTP app \
+        "- **5. API under load** (tenantd and two floors of its own): with all N converged, tenantd's real HTTP app \
            (`app::http_app`: the API, the pages, `/healthz` and `/metrics`, as `tenantd serve` \
            serves it) on 127.0.0.1 in this process, and 64 HTTP/1.1 keep-alive connections \
            (one client each) sending a fixed number of requests each, alternating PUT and GET \
@@ -692,6 +721,19 @@ pub fn markdown(machine: &Machine, settings: &Settings, results: &Results) -> St
            p99 under 10 ms. Each connection waits for its answer before sending again, so the \
            mean latency is 64 ÷ requests/s (Little's law): a p99 under 10 ms needs well over \
            6,400 requests/s. Client and server share this process and the cores. \
+           **The floors**, measured right after tenantd in the same attempt with the same \
+           connections, tenants and requests: *HTTP from memory* is an axum server on the same \
+           runtime with tenantd's two routes that keeps the tenants in a map (a PUT parses the \
+           body into a Tenant, stores it under a new resourceVersion and answers it as JSON; a \
+           GET answers the map's copy; no validation, no Postgres): what the HTTP stack, the \
+           JSON and the clients cost on this machine. *Store calls, no HTTP* makes the store \
+           calls of the API's handlers directly (a PUT: its place in the tenant's write queue, \
+           the compare-and-swap on the row the previous writer left, or a read and a \
+           compare-and-swap; a GET: one read), with the controller running, so each write \
+           still raises its NOTIFY and its reconcile: what Postgres and the reconciler cost. \
+           The table's ratio is tenantd ÷ floor. The details give each load's CPU: this \
+           process (server, controller and clients) and every `postgres` process, against the \
+           wall time × cores. \
            **PUT returned → reconcile started**: then, with the load finished, sequential \
            PUTs (one at a time, 20 ms apart), each timed from its answer to tenantd's \
            `reconcile started` debug event for that tenant; the path is the store's commit \
@@ -803,13 +845,21 @@ mod tests {
             put.errors.insert((*what).to_owned(), *n);
         }
         ApiRun {
+            served_by: Contender::Tenantd,
             connections: 64,
-            put,
-            get: Requests {
-                latencies: vec![0.001, 0.003],
-                ..Requests::default()
+            loaded: crate::api_load::Loaded {
+                put,
+                get: Requests {
+                    latencies: vec![0.001, 0.003],
+                    ..Requests::default()
+                },
+                wall: Duration::from_secs(1),
+                cpu: crate::api_load::Cpu {
+                    process: 0.5,
+                    postgres: Some(0.25),
+                    available: 2.0,
+                },
             },
-            wall: Duration::from_secs(1),
             after_return: vec![-0.0005, 0.002],
             after_send: vec![0.004, 0.006],
             alone: vec![0.001, 0.002],
@@ -859,7 +909,7 @@ mod tests {
         );
         let details = api_details(&results);
         assert!(
-            details.contains("| 3 | 1 | 64 | 6 + 2 | 409 ×2, transport ×1 |"),
+            details.contains("| 3 | 1 | tenantd | 64 | 6 + 2 | 409 ×2, transport ×1 |"),
             "{details}"
         );
         assert!(details.contains("| 1 of 2 | 0 |"), "{details}");
@@ -871,6 +921,26 @@ mod tests {
         results.api.insert(3, vec![api_run(&[])]);
         assert_eq!(api_failures(&results), "");
         assert!(api_details(&results).contains("| none |"));
+    }
+
+    #[test]
+    fn floor_rows_share_tenantds_attempt_number_and_have_no_sequential_puts() {
+        let mut results = Results::default();
+        let floor = ApiRun {
+            served_by: Contender::HttpFloor,
+            ..api_run(&[])
+        };
+        results.api.insert(3, vec![api_run(&[]), floor]);
+        let details = api_details(&results);
+        assert!(
+            details.contains("| 3 | 1 | HTTP from memory (floor) | 64 | 3 + 2 | none |"),
+            "{details}"
+        );
+        assert!(details.contains("| — | — | — | — | — |"), "{details}");
+        assert!(
+            details.contains("| 0.50 s / 0.25 s (of 2.00 s) |"),
+            "{details}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - A failing contender does not stop the run: the failure becomes a note in the report and
 //!   the contender has fewer samples (the table says how many).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -305,6 +306,11 @@ pub async fn run(plan: &Plan, docker: &Docker, janitor: &Janitor) -> anyhow::Res
                             format!("converged in {:.2} s", took.as_secs_f64())
                         })
                     }
+                    // Not selectable (`value(skip)`): tenantd's attempt measures them.
+                    Contender::HttpFloor | Contender::StoreFloor => Err(anyhow::anyhow!(
+                        "{} is measured within tenantd's API scenario",
+                        contender.title()
+                    )),
                 };
                 match outcome {
                     Ok(summary) => say(format!("{label}: {summary}")),
@@ -567,37 +573,59 @@ async fn http_attempt(
     let mut summary = String::new();
     if api {
         let names = tenantd.store().names().await.context("listing tenants")?;
-        let run = crate::api_load::measure(&base, tenantd.admin_token(), &names, plan.api_load)
+        let token = tenantd.admin_token().to_owned();
+        let manifests = Arc::new(crate::api_load::manifests(&base, &token, &names).await?);
+        let run = crate::api_load::measure(&base, &token, &manifests, plan.api_load)
             .await
             .context("the API under load")?;
+        let floors =
+            crate::api_load::measure_floors(tenantd.store(), &token, &manifests, plan.api_load)
+                .await
+                .context("the API load's floors")?;
         let p99 = |s: &[f64]| crate::stats::percentile(s, 99.0);
         let ms =
             |s: Option<f64>| s.map_or_else(|| "n/a".into(), |s| format!("{:.1} ms", s * 1000.0));
         summary.push_str(&format!(
             ", API: {} requests at {:.0}/s, {} failed, PUT p99 {}, GET p99 {}, PUT returned → reconcile started p99 {} ({} timed)",
-            run.put.count() + run.get.count(),
+            run.loaded.put.count() + run.loaded.get.count(),
             run.requests_per_second(),
             run.errors(),
-            ms(p99(&run.put.latencies)),
-            ms(p99(&run.get.latencies)),
+            ms(p99(&run.loaded.put.latencies)),
+            ms(p99(&run.loaded.get.latencies)),
             ms(p99(&run.after_return)),
             run.after_return.len(),
         ));
-        for (scenario, samples) in [
-            (Scenario::Api, &run.put.latencies),
-            (Scenario::ApiGet, &run.get.latencies),
-            (Scenario::ApiReconcileStart, &run.after_return),
-        ] {
-            // Pushed as seconds, not through `record`: the reconcile-start p99 may be negative.
+        for floor in &floors {
+            summary.push_str(&format!(
+                "; {}: {:.0}/s, PUT p99 {}, GET p99 {}",
+                floor.served_by.title(),
+                floor.requests_per_second(),
+                ms(p99(&floor.loaded.put.latencies)),
+                ms(p99(&floor.loaded.get.latencies)),
+            ));
+        }
+        // Pushed as seconds, not through `record`: the reconcile-start p99 may be negative.
+        let mut push = |scenario, served_by, samples: &[f64]| {
             if let Some(p) = p99(samples) {
                 results
                     .samples
-                    .entry((scenario, n, Contender::Tenantd))
+                    .entry((scenario, n, served_by))
                     .or_default()
                     .push(p);
             }
+        };
+        push(
+            Scenario::ApiReconcileStart,
+            Contender::Tenantd,
+            &run.after_return,
+        );
+        for run in std::iter::once(&run).chain(&floors) {
+            push(Scenario::Api, run.served_by, &run.loaded.put.latencies);
+            push(Scenario::ApiGet, run.served_by, &run.loaded.get.latencies);
         }
-        results.api.entry(n).or_default().push(run);
+        let runs = results.api.entry(n).or_default();
+        runs.push(run);
+        runs.extend(floors);
     }
     if signup {
         let timeout = plan.timeout.min(Duration::from_secs(120));

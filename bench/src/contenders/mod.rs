@@ -5,6 +5,9 @@
 //! - [`compose`]: `docker-compose up -d` of a generated compose file.
 //! - [`swarm`]: `docker service create` on a single-node swarm.
 //! - [`floor`]: raw bollard create+start with bounded parallelism, the engine's floor.
+//!
+//! Scenario 5 (the API under load) has two floors of its own, measured in tenantd's attempt
+//! and not selectable: [`Contender::HttpFloor`] and [`Contender::StoreFloor`].
 
 pub mod compose;
 pub mod floor;
@@ -18,6 +21,12 @@ pub enum Contender {
     Compose,
     Swarm,
     Floor,
+    /// Scenario 5's HTTP floor: the same requests served from memory ([`crate::api_floor`]).
+    #[value(skip)]
+    HttpFloor,
+    /// Scenario 5's store floor: the API handlers' store calls, without HTTP.
+    #[value(skip)]
+    StoreFloor,
 }
 
 impl Contender {
@@ -27,6 +36,8 @@ impl Contender {
             Contender::Compose => "compose",
             Contender::Swarm => "swarm",
             Contender::Floor => "floor",
+            Contender::HttpFloor => "http-floor",
+            Contender::StoreFloor => "store-floor",
         }
     }
 
@@ -37,6 +48,8 @@ impl Contender {
             Contender::Compose => "docker-compose",
             Contender::Swarm => "Docker Swarm",
             Contender::Floor => "raw bollard (floor)",
+            Contender::HttpFloor => "HTTP from memory (floor)",
+            Contender::StoreFloor => "store calls, no HTTP (floor)",
         }
     }
 }

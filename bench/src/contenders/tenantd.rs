@@ -451,11 +451,11 @@ impl Tenantd {
         );
         let engine_before = self.ctx.engine.stats();
         let database_before = self.ctx.tenantdb.stats();
-        let cpu_before = process_cpu_seconds();
+        let cpu_before = crate::cpu::process_seconds();
         tokio::time::sleep(window).await;
         Ok(Idle {
             window,
-            cpu_seconds: process_cpu_seconds() - cpu_before,
+            cpu_seconds: crate::cpu::process_seconds() - cpu_before,
             engine: engine_delta(&engine_before, &self.ctx.engine.stats()),
             database: database_delta(database_before, self.ctx.tenantdb.stats()),
         })
@@ -690,18 +690,6 @@ fn database_delta(before: DbCallStats, after: DbCallStats) -> DbCallStats {
     }
 }
 
-/// User plus system CPU time of this whole process (all threads), from getrusage.
-pub fn process_cpu_seconds() -> f64 {
-    // SAFETY: getrusage only writes into the zeroed struct we pass it.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -729,16 +717,5 @@ mod tests {
         assert_eq!((memory.resident_kib, memory.peak_kib), (70000, 81234));
         assert!(Memory::parse("Name: x\n").is_none());
         assert!(Memory::now().unwrap().resident_kib > 0);
-    }
-
-    #[test]
-    fn process_cpu_time_moves_forward() {
-        let before = process_cpu_seconds();
-        let mut x = 0u64;
-        for i in 0..5_000_000u64 {
-            x = x.wrapping_add(i * i);
-        }
-        std::hint::black_box(x);
-        assert!(process_cpu_seconds() >= before);
     }
 }
