@@ -75,13 +75,22 @@ mod tests {
 
     #[test]
     fn process_time_grows_with_work() {
+        // Spins until this process has used 20 ms more CPU: a reading that stood still (a
+        // constant, or a clock that is not CPU time) never gets there within the wall-clock
+        // bound, however busy the machine.
         let before = process_seconds();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let mut x = 0u64;
-        for i in 0..5_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
+        while process_seconds() - before < 0.02 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "20 s of spinning added less than 20 ms of CPU time"
+            );
+            for i in 0..100_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
         }
-        std::hint::black_box(x);
-        assert!(process_seconds() >= before);
     }
 
     #[test]
